@@ -1,0 +1,36 @@
+# Two commands for a new user: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+# Extra pip requirement, e.g. DJANGO="Django>=6.1,<6.2" to test another Django.
+DJANGO ?=
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test install install-test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[demo]" $(if $(DJANGO),"$(DJANGO)")
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]" $(if $(DJANGO),"$(DJANGO)")
+
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install-test
+	$(BIN)/python -m ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run --settings=project.settings.test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python bench/render.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class MicroadjustConfig(AppConfig):
+    name = "microadjust_cms"
+    label = "microadjust_cms"
+    verbose_name = "Micro-adjustments"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers system checks)

@@ -1,0 +1,48 @@
+"""System checks: catch a broken installation at ``manage.py check``, not at the first visitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.utils.module_loading import import_string
+
+from .conf import get_setting
+
+MIDDLEWARE = "microadjust_cms.middleware.VisitorContextMiddleware"
+
+
+@register()
+def check_installation(app_configs: Any = None, **kwargs: Any) -> list:
+    problems: list = []
+    middleware = list(settings.MIDDLEWARE)
+    if MIDDLEWARE not in middleware:
+        problems.append(Warning(
+            f"{MIDDLEWARE} is not in MIDDLEWARE: visit and page-view signals and the "
+            "Vary/Cache-Control headers will be missing.", id="microadjust_cms.W001"))
+    else:
+        position = middleware.index(MIDDLEWARE)
+        for needed in ("django.contrib.sessions.middleware.SessionMiddleware",
+                       "django.contrib.auth.middleware.AuthenticationMiddleware"):
+            if needed in middleware and middleware.index(needed) > position:
+                problems.append(Error(f"{MIDDLEWARE} must come after {needed}.",
+                                      id="microadjust_cms.E001"))
+    path = get_setting("PROFILE_STORE")
+    try:
+        import_string(path)
+    except ImportError as exc:
+        problems.append(Error(f"MICROADJUST_PROFILE_STORE {path!r} cannot be imported: {exc}",
+                              id="microadjust_cms.E002"))
+    if path.endswith("RedisProfileStore"):
+        alias = get_setting("REDIS_ALIAS")
+        backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+        if "django_redis" not in backend:
+            problems.append(Error(
+                f"The Redis profile store needs CACHES[{alias!r}] to use django-redis "
+                f"(found {backend!r}).", id="microadjust_cms.E003"))
+    idle = get_setting("VISIT_IDLE_SECONDS")
+    if not isinstance(idle, int | float) or idle <= 0:
+        problems.append(Error("MICROADJUST_VISIT_IDLE_SECONDS must be a positive number.",
+                              id="microadjust_cms.E004"))
+    return problems

@@ -1,0 +1,166 @@
+"""The visitor context: a lazy per-request object at ``request.visitor``.
+
+It answers signals (memoized for the request), loads the profile at most once (one store
+round trip, which also counts this page view) and records the adjustments made while rendering
+so the middleware knows whether the response must vary by cookie.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from .conf import get_setting
+from .signal_registry import registry
+from .stores import Profile, StoreUnavailable, get_profile_store
+
+logger = logging.getLogger("microadjust_cms.context")
+VISITOR_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+#: Process-wide counters, e.g. profile store failures ("logged and counted").
+counters: dict[str, int] = {"store_failures": 0}
+
+
+class UnknownSignal(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """One decision taken while rendering: block ``block_id`` showed ``variant``."""
+
+    block_id: str
+    variant: str
+    reason: str = "match"
+
+
+def tracking_allowed(request: HttpRequest) -> bool:
+    """Do Not Track, Global Privacy Control and the consent setting, in that order."""
+    meta = request.META
+    if get_setting("HONOUR_DNT") and (meta.get("HTTP_DNT") == "1" or meta.get("HTTP_SEC_GPC") == "1"):
+        return False
+    if get_setting("REQUIRE_CONSENT"):
+        return request.COOKIES.get(get_setting("CONSENT_COOKIE_NAME")) == "1"
+    return True
+
+
+class VisitorContext:
+    """Everything a condition may ask about the visitor of one request."""
+
+    #: Preview and testutils force signal values here (name or (name, param) → value).
+    overrides: dict[Any, Any]
+
+    def __init__(self, request: HttpRequest, *, overrides: dict[Any, Any] | None = None,
+                 simulated: bool = False) -> None:
+        self.request = request
+        self.overrides = dict(overrides or {})
+        self.simulated = simulated  # preview / tests: never reads or writes the store
+        self.adjustments: list[Adjustment] = []
+        self.page_key: str | None = None
+        self.issue_cookie = False
+        self._memo: dict[Any, Any] = {}
+
+    # -- identity --------------------------------------------------------------------------
+    @cached_property
+    def tracking_allowed(self) -> bool:
+        return not self.simulated and tracking_allowed(self.request)
+
+    @cached_property
+    def visitor_id(self) -> str | None:
+        """Signed cookie id (a forged or garbage one is replaced), or None when not tracked."""
+        if not self.tracking_allowed:
+            return None
+        request = self.request
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                return f"u{user.pk}"
+        raw = request.get_signed_cookie(get_setting("COOKIE_NAME"), default=None,
+                                        salt=get_setting("COOKIE_SALT"))
+        if raw and VISITOR_ID_RE.match(raw):
+            return raw
+        self.issue_cookie = True
+        return uuid.uuid4().hex
+
+    # -- state -----------------------------------------------------------------------------
+    @cached_property
+    def now(self) -> datetime:
+        return timezone.localtime() if settings.USE_TZ else datetime.now()
+
+    def set_page(self, page: Any) -> None:
+        """Called when Wagtail serves a page: page views are counted per page id."""
+        if self.page_key is None and getattr(page, "pk", None) is not None:
+            self.page_key = str(page.pk)
+
+    @cached_property
+    def profile(self) -> Profile:
+        """Loaded once, counting this page view in the same round trip.
+
+        Raises ``StoreUnavailable`` when the store is down, so profile rules turn false.
+        """
+        if "profile" in self.overrides:
+            return self.overrides["profile"]
+        visitor_id = self.visitor_id
+        if visitor_id is None:
+            return Profile.empty()
+        record = self.request.method in ("GET", "HEAD") and self.signal("device") != "bot"
+        try:
+            return get_profile_store().load(
+                visitor_id, self.page_key or self.request.path[:200],
+                record_view=record and not getattr(self.request, "_ma_no_record", False),
+                now=time.time())
+        except StoreUnavailable:
+            counters["store_failures"] += 1
+            logger.warning("Profile store unavailable; profile signals are false this request",
+                           exc_info=True)
+            raise
+
+    @cached_property
+    def segments(self):
+        from .segments import SegmentMembership
+
+        return SegmentMembership(self)
+
+    # -- signals ---------------------------------------------------------------------------
+    def signal(self, name: str, param: str | None = None) -> Any:
+        """The value of a signal for this visitor, computed at most once a request."""
+        key = name if param is None else (name, param)
+        memo = self._memo
+        if key in memo:
+            return memo[key]
+        if key in self.overrides:
+            value = self.overrides[key]
+        else:
+            signal = registry.get(name)
+            if signal is None:
+                raise UnknownSignal(name)
+            value = signal.resolve(self, param)
+        memo[key] = value
+        return value
+
+    # -- adjustments -----------------------------------------------------------------------
+    def record_adjustment(self, block_id: str, variant: str, reason: str = "match") -> None:
+        self.adjustments.append(Adjustment(block_id, variant, reason))
+
+    @property
+    def adjusted(self) -> bool:
+        return bool(self.adjustments)
+
+
+def get_visitor(request: HttpRequest) -> VisitorContext:
+    """``request.visitor``, creating one for requests the middleware did not see."""
+    visitor = getattr(request, "visitor", None)
+    if visitor is None:
+        visitor = VisitorContext(request)
+        request.visitor = visitor
+    return visitor

@@ -1,0 +1,33 @@
+"""Default values for every ``MICROADJUST_<NAME>`` setting (read through ``get_setting``)."""
+
+# Profile store: dotted path to a ProfileStore subclass.
+PROFILE_STORE = "microadjust_cms.stores.cache.CacheProfileStore"
+# Django cache alias used by the cache store; django-redis connection alias for the Redis store.
+CACHE_ALIAS = "default"
+REDIS_ALIAS = "default"
+# Key prefix in the store. Keys look like ``<prefix>:{<visitor id>}:p`` (hash-tagged).
+KEY_PREFIX = "ma"
+# A profile nobody touched for this many seconds expires (privacy: retention limit).
+PROFILE_TTL = 180 * 24 * 3600
+
+# A visit ends after this many idle seconds; the next page view starts a new one.
+VISIT_IDLE_SECONDS = 30 * 60
+
+# Visitor cookie.
+COOKIE_NAME = "ma_vid"
+COOKIE_SALT = "microadjust_cms.visitor"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+COOKIE_SECURE = False
+COOKIE_SAMESITE = "Lax"
+
+# Privacy. Do Not Track and Global Privacy Control stop tracking (no cookie, no profile writes).
+HONOUR_DNT = True
+# When True nothing is tracked until the consent cookie below is "1".
+REQUIRE_CONSENT = False
+CONSENT_COOKIE_NAME = "ma_consent"
+
+# How often (seconds) a process checks whether segments were edited elsewhere.
+SEGMENT_REFRESH_SECONDS = 1.0
+
+# Time-of-day buckets (start hour inclusive) used by the ``time_of_day`` signal.
+TIME_OF_DAY_BUCKETS = (("night", 0), ("morning", 5), ("afternoon", 12), ("evening", 17))

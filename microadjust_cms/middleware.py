@@ -1,0 +1,35 @@
+"""``VisitorContextMiddleware``: a lazy visitor context in, headers and a cookie out only when
+something happened. A page with no personalized block never touches the profile store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+
+from .conf import get_setting
+from .context import VisitorContext
+
+
+class VisitorContextMiddleware:
+    """Place after SessionMiddleware and AuthenticationMiddleware."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        visitor = VisitorContext(request)
+        request.visitor = visitor
+        response = self.get_response(request)
+        visitor = request.visitor  # preview or tests may have swapped it
+        if visitor.adjustments or visitor.issue_cookie:
+            patch_vary_headers(response, ("Cookie",))
+            patch_cache_control(response, private=True)
+        if visitor.issue_cookie and not visitor.simulated:
+            response.set_signed_cookie(
+                get_setting("COOKIE_NAME"), visitor.visitor_id,
+                salt=get_setting("COOKIE_SALT"), max_age=get_setting("COOKIE_MAX_AGE"),
+                secure=get_setting("COOKIE_SECURE"), httponly=True,
+                samesite=get_setting("COOKIE_SAMESITE"))
+        return response

@@ -1,0 +1,82 @@
+"""Rule segments: named, reusable conditions editors manage as Wagtail snippets."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
+
+from .conditions import ConditionError, is_empty, validate_condition
+
+
+def referenced_segments(condition: object) -> set[str]:
+    """Slugs a condition refers to through the ``segment`` signal."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("signal") == "segment":
+                value = node.get("value")
+                found.update(value if isinstance(value, list) else [value])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(condition)
+    return {s for s in found if isinstance(s, str)}
+
+
+class Segment(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True,
+                            help_text=_("Used by templates: {% ifvisitor segment=\"slug\" %}"))
+    description = models.TextField(_("description"), blank=True)
+    condition = models.JSONField(_("condition"), default=dict, blank=True,
+                                 help_text=_("Visitors matching these rules are in the segment."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if is_empty(self.condition):
+            raise ValidationError({"condition": _("Add at least one rule.")})
+        try:
+            validate_condition(self.condition)
+        except ConditionError as exc:
+            raise ValidationError({"condition": exc.errors}) from None
+        self._check_cycles()
+
+    def _check_cycles(self) -> None:
+        graph = {s.slug: referenced_segments(s.condition)
+                 for s in Segment.objects.exclude(pk=self.pk)}
+        graph[self.slug] = referenced_segments(self.condition)
+        seen: set[str] = set()
+        stack = list(graph[self.slug])
+        while stack:
+            slug = stack.pop()
+            if slug == self.slug:
+                raise ValidationError({"condition": _(
+                    "This segment refers to itself (directly or through other segments).")})
+            if slug not in seen:
+                seen.add(slug)
+                stack.extend(graph.get(slug, ()))
+
+
+@receiver(post_save, sender=Segment)
+@receiver(post_delete, sender=Segment)
+def _segments_changed(**_kwargs: object) -> None:
+    from .segments import segment_cache
+
+    segment_cache.invalidate()

@@ -1,0 +1,137 @@
+"""The signal registry: every fact a condition may ask about the visitor, with its type.
+
+Plain Python: no views, admin, Celery or models here. Signals reach state only through the
+visitor context passed to their resolver.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .context import VisitorContext
+
+#: Value types a signal can declare, and the operators that make sense for each.
+TYPE_OPERATORS: dict[str, tuple[str, ...]] = {
+    "string": ("eq", "ne", "in", "not_in", "contains", "exists"),
+    "integer": ("eq", "ne", "lt", "lte", "gt", "gte", "between", "in", "not_in", "exists"),
+    "number": ("eq", "ne", "lt", "lte", "gt", "gte", "between", "exists"),
+    "boolean": ("eq", "ne", "exists"),
+    # A set of strings (e.g. the user's groups): "contains" one, "in" = shares any of a list.
+    "set": ("contains", "in", "not_in", "exists"),
+}
+
+Choices = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A named fact about the visitor or the request.
+
+    ``resolve(visitor, param)`` returns the value; ``needs_profile`` tells the preview and the
+    docs that the value comes from the profile store. ``choices`` (or a callable returning them)
+    lets the admin offer a select instead of a free input. ``param_label`` marks signals that
+    take a parameter (``query_param`` takes the parameter's name).
+    """
+
+    name: str
+    type: str
+    resolve: Callable[[VisitorContext, str | None], Any]
+    label: str = ""
+    help_text: str = ""
+    choices: Choices | Callable[[], Choices] | None = None
+    needs_profile: bool = False
+    param_label: str = ""
+    operators: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPE_OPERATORS:
+            raise ValueError(f"Signal {self.name!r}: unknown type {self.type!r}")
+        if not self.operators:
+            object.__setattr__(self, "operators", TYPE_OPERATORS[self.type])
+        if not self.label:
+            object.__setattr__(self, "label", self.name.replace("_", " ").capitalize())
+
+    @property
+    def takes_param(self) -> bool:
+        return bool(self.param_label)
+
+    def get_choices(self) -> list[tuple[str, str]] | None:
+        choices = self.choices() if callable(self.choices) else self.choices
+        return list(choices) if choices is not None else None
+
+    def describe(self) -> dict[str, Any]:
+        """What the admin condition editor needs to offer the right inputs."""
+        return {
+            "name": self.name,
+            "label": str(self.label),
+            "type": self.type,
+            "help": str(self.help_text),
+            "operators": list(self.operators),
+            "choices": self.get_choices(),
+            "param": str(self.param_label) or None,
+        }
+
+
+class SignalRegistry:
+    """Name → Signal. Built-ins first, then whatever sites add through the Wagtail hook."""
+
+    def __init__(self) -> None:
+        self._signals: dict[str, Signal] = {}
+        self._lock = threading.Lock()
+        self._hooks_loaded = False
+
+    def register(self, signal: Signal, *, replace: bool = False) -> Signal:
+        if signal.name in self._signals and not replace:
+            raise ValueError(f"A signal named {signal.name!r} is already registered")
+        self._signals[signal.name] = signal
+        return signal
+
+    def unregister(self, name: str) -> None:
+        self._signals.pop(name, None)
+
+    def _ensure_loaded(self) -> None:
+        if self._hooks_loaded:
+            return
+        with self._lock:
+            if self._hooks_loaded:
+                return
+            from . import builtin_signals
+
+            builtin_signals.register_builtins(self)
+            try:
+                from wagtail import hooks
+            except ImportError:  # pragma: no cover - wagtail is a dependency
+                hooks = None
+            if hooks is not None:
+                for fn in hooks.get_hooks("register_microadjust_signals"):
+                    result = fn(self)
+                    for signal in result or ():
+                        self.register(signal)
+            self._hooks_loaded = True
+
+    def get(self, name: str) -> Signal | None:
+        self._ensure_loaded()
+        return self._signals.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        self._ensure_loaded()
+        return name in self._signals
+
+    def all(self) -> Iterable[Signal]:
+        self._ensure_loaded()
+        return list(self._signals.values())
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [s.describe() for s in sorted(self.all(), key=lambda s: str(s.label))]
+
+
+registry = SignalRegistry()
+
+
+def register_signal(signal: Signal, *, replace: bool = False) -> Signal:
+    """Add a signal from plain Python (the Wagtail hook ``register_microadjust_signals`` also works)."""
+    return registry.register(signal, replace=replace)

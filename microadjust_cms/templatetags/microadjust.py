@@ -1,0 +1,155 @@
+"""``{% load microadjust %}``: personalize parts of your own templates.
+
+- ``{% ifvisitor segment="returning-readers" %}…{% else %}…{% endifvisitor %}``
+- ``{% ifvisitor signal="device" op="eq" value="mobile" %}…{% endifvisitor %}``
+  (``param="ref"`` for ``query_param``; ``name="…"`` names the adjustment in reports)
+- ``{% render_personalized value %}`` renders a PersonalizedBlock value for this visitor.
+- ``{% visitor_signal "device" as device %}`` reads one signal.
+- ``{% microadjust_tracker %}`` includes the behaviour tracker (a placeholder until it lands).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django import template
+from django.template.base import FilterExpression, Node, NodeList, Parser, Token
+from django.utils.safestring import SafeString, mark_safe
+
+from ..conditions import ConditionError, compile_condition, validate_condition
+from ..context import get_visitor
+from ..signal_registry import registry
+
+register = template.Library()
+logger = logging.getLogger("microadjust_cms.templatetags")
+
+ALLOWED_KWARGS = {"segment", "signal", "op", "value", "param", "name"}
+
+
+def tag_rule(values: dict[str, Any]) -> dict:
+    """A condition rule from tag arguments. Template values are text, so they are coerced to
+    the signal's type; ``in`` / ``not_in`` / ``between`` take comma-separated lists."""
+    if "segment" in values:
+        return {"signal": "segment", "op": "contains", "value": str(values["segment"])}
+    name, op = values.get("signal"), values.get("op", "eq")
+    rule: dict[str, Any] = {"signal": name, "op": op}
+    signal = registry.get(name) if isinstance(name, str) else None
+    kind = signal.type if signal else "string"
+
+    def coerce(item: Any) -> Any:
+        if isinstance(item, str):
+            item = item.strip()
+            if kind == "integer" and item.lstrip("-").isdigit():
+                return int(item)
+            if kind == "number":
+                try:
+                    return float(item)
+                except ValueError:
+                    return item
+            if kind == "boolean" and item.lower() in ("true", "false"):
+                return item.lower() == "true"
+        return item
+
+    if "value" in values:
+        value = values["value"]
+        if op in ("in", "not_in", "between") and isinstance(value, str):
+            rule["value"] = [coerce(part) for part in value.split(",")]
+        elif op == "exists":
+            rule["value"] = coerce(value) if not isinstance(value, bool) else value
+        else:
+            rule["value"] = coerce(value)
+    if values.get("param"):
+        rule["param"] = str(values["param"])
+    return rule
+
+
+class IfVisitorNode(Node):
+    def __init__(self, kwargs: dict[str, FilterExpression], nodelist_true: NodeList,
+                 nodelist_false: NodeList) -> None:
+        self.kwargs = kwargs
+        self.nodelist_true = nodelist_true
+        self.nodelist_false = nodelist_false
+
+    def _condition(self, values: dict[str, Any]) -> dict:
+        return tag_rule(values)
+
+    def render(self, context: template.Context) -> SafeString:
+        request = context.get("request")
+        values = {k: v.resolve(context) for k, v in self.kwargs.items()}
+        matched = False
+        if request is not None:
+            visitor = get_visitor(request)
+            condition = self._condition(values)
+            predicate = compile_condition(condition)  # invalid → never, and logged
+            matched = predicate(visitor)
+            name = values.get("name") or "tag:" + (
+                values.get("segment") or f"{condition['signal']}.{condition['op']}")
+            visitor.record_adjustment(str(name), "match" if matched else "else")
+        nodelist = self.nodelist_true if matched else self.nodelist_false
+        return nodelist.render(context)
+
+
+@register.tag("ifvisitor")
+def do_ifvisitor(parser: Parser, token: Token) -> IfVisitorNode:
+    bits = token.split_contents()
+    tag = bits[0]
+    kwargs: dict[str, FilterExpression] = {}
+    for bit in bits[1:]:
+        key, sep, expr = bit.partition("=")
+        if not sep or key not in ALLOWED_KWARGS:
+            raise template.TemplateSyntaxError(
+                f"{tag} takes keyword arguments among {sorted(ALLOWED_KWARGS)}; got {bit!r}")
+        kwargs[key] = parser.compile_filter(expr)
+    if ("segment" in kwargs) == ("signal" in kwargs):
+        raise template.TemplateSyntaxError(f"{tag} needs either segment=… or signal=…")
+    literal = {}
+    for key, expr in kwargs.items():
+        if expr.filters:
+            continue
+        if not isinstance(expr.var, template.Variable):
+            literal[key] = str(expr.var)
+        elif expr.var.literal is not None:
+            literal[key] = expr.var.literal
+    if "signal" in kwargs and len(literal) == len(kwargs):
+        rule = tag_rule(literal)
+        try:  # literal conditions are checked when the template compiles, not at render
+            validate_condition(rule, check_choices=False)
+        except ConditionError as exc:
+            raise template.TemplateSyntaxError(f"{tag}: {exc}") from None
+    nodelist_true = parser.parse(("else", "end" + tag))
+    token = parser.next_token()
+    if token.contents == "else":
+        nodelist_false = parser.parse(("end" + tag,))
+        parser.delete_first_token()
+    else:
+        nodelist_false = NodeList()
+    return IfVisitorNode(kwargs, nodelist_true, nodelist_false)
+
+
+@register.simple_tag(takes_context=True)
+def render_personalized(context: template.Context, value: Any) -> str:
+    """Render a PersonalizedBlock value (or a StreamField child holding one) for this visitor."""
+    block_value = getattr(value, "value", value)
+    block = getattr(block_value, "block", None)
+    if block is None:
+        raise template.TemplateSyntaxError("render_personalized expects a PersonalizedBlock value")
+    return block.render(block_value, context=context.flatten())
+
+
+@register.simple_tag(takes_context=True)
+def visitor_signal(context: template.Context, name: str, param: str | None = None) -> Any:
+    request = context.get("request")
+    if request is None:
+        return None
+    try:
+        return get_visitor(request).signal(name, param)
+    except Exception:
+        logger.warning("Signal %r failed in a template", name, exc_info=True)
+        return None
+
+
+@register.simple_tag
+def microadjust_tracker() -> str:
+    """Placeholder for the behaviour tracker script (the tracking issue fills it in)."""
+    return mark_safe("")

@@ -1,0 +1,58 @@
+"""Everything Wagtail-facing: the Segment snippet, the editor's catalogue URL, page hooks."""
+
+from __future__ import annotations
+
+from django.templatetags.static import static
+from django.urls import include, path
+from django.utils.html import format_html
+from wagtail import hooks
+from wagtail.admin.panels import FieldPanel
+from wagtail.snippets.models import register_snippet
+from wagtail.snippets.views.snippets import SnippetViewSet
+
+from . import admin_views
+from .context import get_visitor
+from .forms import ConditionWidget
+from .models import Segment
+
+
+class SegmentViewSet(SnippetViewSet):
+    model = Segment
+    icon = "group"
+    menu_label = "Segments"
+    menu_order = 250
+    add_to_admin_menu = True
+    list_display = ["name", "slug", "description", "updated_at"]
+    search_fields = ["name", "slug", "description"]
+    panels = [
+        FieldPanel("name"),
+        FieldPanel("slug"),
+        FieldPanel("description"),
+        FieldPanel("condition", widget=ConditionWidget),
+    ]
+
+
+register_snippet(SegmentViewSet)
+
+
+@hooks.register("register_admin_urls")
+def register_admin_urls():
+    urls = [path("signals.json", admin_views.signal_catalogue, name="signals")]
+    return [path("microadjust/", include((urls, "microadjust_admin"), namespace="microadjust_admin"))]
+
+
+@hooks.register("insert_global_admin_css")
+def editor_css():
+    return format_html('<link rel="stylesheet" href="{}">',
+                       static("microadjust_cms/css/condition-editor.css"))
+
+
+@hooks.register("insert_global_admin_js")
+def editor_js():
+    return format_html('<script src="{}"></script>', static("microadjust_cms/js/condition-editor.js"))
+
+
+@hooks.register("before_serve_page")
+def note_served_page(page, request, serve_args, serve_kwargs):
+    """Page views are counted per page id (the repeat-visit signal)."""
+    get_visitor(request).set_page(page)

@@ -1,0 +1,50 @@
+"""The demo site's own content blocks, and personalized versions built around them."""
+
+from wagtail import blocks
+
+from microadjust_cms.blocks import PersonalizedBlock
+
+
+class HeroBlock(blocks.StructBlock):
+    heading = blocks.CharBlock(max_length=120)
+    text = blocks.TextBlock(required=False)
+    button_label = blocks.CharBlock(required=False, max_length=40)
+    button_url = blocks.CharBlock(required=False, max_length=300)
+
+    class Meta:
+        icon = "pick"
+        template = "demo/blocks/hero.html"
+
+
+class CardBlock(blocks.StructBlock):
+    title = blocks.CharBlock(max_length=120)
+    text = blocks.TextBlock(required=False)
+    link_label = blocks.CharBlock(required=False, max_length=40)
+    link_url = blocks.CharBlock(required=False, max_length=300)
+
+    class Meta:
+        icon = "doc-full"
+        template = "demo/blocks/card.html"
+
+
+class BannerBlock(blocks.StructBlock):
+    """Empty text renders nothing: a personalized banner can show to some visitors only."""
+
+    text = blocks.CharBlock(required=False, max_length=200)
+    link_url = blocks.CharBlock(required=False, max_length=300)
+
+    class Meta:
+        icon = "warning"
+        template = "demo/blocks/banner.html"
+
+
+def body_blocks() -> list:
+    return [
+        ("heading", blocks.CharBlock(form_classname="title", template="demo/blocks/heading.html")),
+        ("paragraph", blocks.RichTextBlock()),
+        ("card", CardBlock()),
+        ("personalized_hero", PersonalizedBlock(HeroBlock(), label="Personalized hero")),
+        ("personalized_card", PersonalizedBlock(CardBlock(), label="Personalized card")),
+        ("personalized_banner", PersonalizedBlock(BannerBlock(), label="Personalized banner")),
+        ("personalized_text", PersonalizedBlock(blocks.RichTextBlock(), label="Personalized text")),
+    ]

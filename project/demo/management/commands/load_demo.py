@@ -1,0 +1,120 @@
+"""Create the demo pages, a rule segment and an admin login (idempotent)."""
+
+import secrets
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from wagtail.models import Page, Site
+
+from microadjust_cms.models import Segment
+from project.demo.models import ArticlePage, HomePage
+
+
+def rule(signal, op, value=None, **extra):
+    node = {"signal": signal, "op": op, **extra}
+    if value is not None:
+        node["value"] = value
+    return node
+
+
+def personalized(block_type, block_id, variants, default):
+    return {
+        "type": block_type, "id": str(uuid.uuid4()),
+        "value": {"block_id": block_id, "default": default, "variants": [
+            {"name": name, "segment": segment, "condition": condition, "content": content}
+            for name, segment, condition, content in variants
+        ]},
+    }
+
+
+def hero(heading, text, label="", url=""):
+    return {"heading": heading, "text": text, "button_label": label, "button_url": url}
+
+
+def card(title, text, label="", url=""):
+    return {"title": title, "text": text, "link_label": label, "link_url": url}
+
+
+def home_body():
+    return [
+        personalized("personalized_banner", "mobile-banner", [
+            ("mobile", "", rule("device", "eq", "mobile"),
+             {"text": "Get the app: reading on the go is faster there.", "link_url": "#app"}),
+        ], {"text": "", "link_url": ""}),
+        personalized("personalized_hero", "welcome-hero", [
+            ("returning", "", rule("is_returning", "eq", True),
+             hero("Welcome back!", "Pick up where you left off: new stories since your last visit.",
+                  "What's new", "#new")),
+        ], hero("Welcome to the demo", "Personalized content, rendered on the server.",
+                "Take the tour", "#tour")),
+        personalized("personalized_text", "greeting", [
+            ("morning", "", rule("time_of_day", "eq", "morning"), "<p>Good morning! Coffee and the headlines.</p>"),
+            ("evening", "", {"any": [rule("time_of_day", "eq", "evening"),
+                                     rule("time_of_day", "eq", "night")]},
+             "<p>Good evening! Long reads for a quiet night.</p>"),
+        ], "<p>Good afternoon! Here is what is happening.</p>"),
+        personalized("personalized_card", "fresh-content", [
+            ("repeat-view", "", rule("page_views", "gte", 2),
+             card("Fresh since you last looked", "You have seen this page before, so here are "
+                  "the three newest stories instead of the evergreen guide.", "Newest", "#newest")),
+        ], card("Start here", "Our evergreen guide to the site.", "Read the guide", "#guide")),
+        personalized("personalized_card", "newsletter-offer", [
+            ("newsletter", "", rule("utm_source", "eq", "newsletter"),
+             card("Thanks for reading our newsletter", "Subscribers get the long-read edition: "
+                  "here is this week's.", "This week's long read", "#longread")),
+        ], card("Subscribe to the newsletter", "One email a week, the best of the site.",
+                "Subscribe", "#subscribe")),
+        {"type": "paragraph", "id": str(uuid.uuid4()),
+         "value": "<p>Everything above this line is a personalized block. Edit them in the admin.</p>"},
+    ]
+
+
+def article_body():
+    return [
+        {"type": "paragraph", "id": str(uuid.uuid4()),
+         "value": "<p>An article with a section only loyal readers see.</p>"},
+        personalized("personalized_card", "loyal-readers-section", [
+            ("loyal", "loyal-readers", {},
+             card("For our loyal readers", "You have been here three times or more: join the "
+                  "readers' panel.", "Join the panel", "#panel")),
+        ], card("About this site", "New here? This is what we write about.", "About", "#about")),
+    ]
+
+
+class Command(BaseCommand):
+    help = "Load the demo content and create an admin login (prints it)."
+
+    def handle(self, *args, **options):
+        Segment.objects.update_or_create(slug="loyal-readers", defaults={
+            "name": "Loyal readers",
+            "description": "Visitors on their third visit or later.",
+            "condition": {"all": [rule("visit_count", "gte", 3)]},
+        })
+        Segment.objects.update_or_create(slug="campaign-visitors", defaults={
+            "name": "Campaign visitors",
+            "description": "Arrived from any tagged campaign link.",
+            "condition": {"any": [rule("utm_source", "exists"), rule("utm_campaign", "exists")]},
+        })
+        root = Page.get_first_root_node()
+        home = HomePage.objects.first()
+        if home is None:
+            home = HomePage(title="Home", slug="home-demo", body=home_body())
+            root.add_child(instance=home)
+            home.save_revision().publish()
+            article = ArticlePage(title="An article", slug="article", body=article_body())
+            home.add_child(instance=article)
+            article.save_revision().publish()
+        Site.objects.update_or_create(is_default_site=True, defaults={
+            "hostname": "localhost", "port": 80, "root_page": home, "site_name": "microadjust demo"})
+        for page in Page.objects.filter(depth=2).exclude(pk=home.pk):
+            if not page.get_children().exists() and page.specific_class is Page:
+                page.delete()
+        User = get_user_model()
+        password = secrets.token_urlsafe(9)
+        user, created = User.objects.get_or_create(username="admin", defaults={
+            "email": "admin@example.com", "is_staff": True, "is_superuser": True})
+        user.set_password(password)
+        user.save()
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo loaded. Admin: http://127.0.0.1:8000/admin/  user: admin  password: {password}"))

@@ -1,0 +1,19 @@
+from wagtail.admin.panels import FieldPanel
+from wagtail.fields import StreamField
+from wagtail.models import Page
+
+from microadjust_cms.preview import PersonalizedPreviewMixin
+
+from .blocks import body_blocks
+
+
+class HomePage(PersonalizedPreviewMixin, Page):
+    body = StreamField(body_blocks(), blank=True)
+    content_panels = Page.content_panels + [FieldPanel("body")]
+    template = "demo/home_page.html"
+
+
+class ArticlePage(PersonalizedPreviewMixin, Page):
+    body = StreamField(body_blocks(), blank=True)
+    content_panels = Page.content_panels + [FieldPanel("body")]
+    template = "demo/article_page.html"

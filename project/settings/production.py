@@ -1,0 +1,34 @@
+"""Production: PostgreSQL from DATABASE_URL, Redis from REDIS_URL (cache + profile store),
+a real Celery broker. Every secret comes from the environment."""
+
+import os
+
+import dj_database_url
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = os.environ["SECRET_KEY"]
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h]
+WAGTAILADMIN_BASE_URL = os.environ.get("WAGTAILADMIN_BASE_URL", "")
+
+DATABASES = {"default": dj_database_url.config(conn_max_age=600, conn_health_checks=True)}
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+    }
+}
+MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+MICROADJUST_COOKIE_SECURE = True
+
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}

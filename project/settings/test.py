@@ -1,0 +1,29 @@
+"""Tests: SQLite by default, PostgreSQL when DATABASE_URL is set (CI sets it)."""
+
+import os
+
+import dj_database_url
+
+from .base import *  # noqa: F403
+
+SECRET_KEY = "tests-only"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.config()}
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# The Redis used by tests that need the real server (never the production database).
+MICROADJUST_TEST_REDIS_URL = os.environ.get("MICROADJUST_TEST_REDIS_URL",
+                                            "redis://127.0.0.1:6379/15")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "redis": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": MICROADJUST_TEST_REDIS_URL,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
+    },
+}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
