@@ -13,7 +13,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from .signal_registry import SignalRegistry, registry as default_registry
+from .signal_registry import SignalRegistry
+from .signal_registry import registry as default_registry
 
 logger = logging.getLogger("microadjust_cms.conditions")
 

@@ -102,12 +102,25 @@ class VisitorContext:
         if self.page_key is None and getattr(page, "pk", None) is not None:
             self.page_key = str(page.pk)
 
-    @cached_property
+    @property
     def profile(self) -> Profile:
         """Loaded once, counting this page view in the same round trip.
 
-        Raises ``StoreUnavailable`` when the store is down, so profile rules turn false.
+        Raises ``StoreUnavailable`` when the store is down (tried once a request), so profile
+        rules turn false.
         """
+        memo = self._memo
+        if "__profile" not in memo:
+            try:
+                memo["__profile"] = self._load_profile()
+            except StoreUnavailable as exc:
+                memo["__profile"] = exc
+        value = memo["__profile"]
+        if isinstance(value, StoreUnavailable):
+            raise value
+        return value
+
+    def _load_profile(self) -> Profile:
         if "profile" in self.overrides:
             return self.overrides["profile"]
         visitor_id = self.visitor_id

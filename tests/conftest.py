@@ -1,0 +1,64 @@
+import os
+
+import pytest
+from django.core.cache import caches
+from django.core.management import call_command
+
+from microadjust_cms.conditions import clear_compiled_cache
+from microadjust_cms.segments import segment_cache
+from microadjust_cms.stores import get_profile_store
+
+MOBILE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+TABLET_UA = ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+DESKTOP_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0 Safari/537.36")
+BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(settings):
+    caches["default"].clear()
+    clear_compiled_cache()
+    segment_cache.invalidate()
+    get_profile_store.cache_clear()
+    yield
+    get_profile_store.cache_clear()
+
+
+def _redis_or_fail():
+    import redis
+    from django.conf import settings
+
+    url = settings.MICROADJUST_TEST_REDIS_URL
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError as exc:
+        message = f"Redis at {url} is not reachable ({exc}); start redis-server"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message + " (required in CI)")
+
+
+@pytest.fixture
+def redis_store(settings):
+    """Point the profile store at the real Redis (database 15, flushed around each test)."""
+    _redis_or_fail()
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+    settings.MICROADJUST_REDIS_ALIAS = "redis"
+    get_profile_store.cache_clear()
+    from django_redis import get_redis_connection
+
+    connection = get_redis_connection("redis")
+    connection.flushdb()
+    yield get_profile_store()
+    connection.flushdb()
+
+
+@pytest.fixture
+def demo(db):
+    call_command("load_demo", stdout=open(os.devnull, "w"))
+    from project.demo.models import ArticlePage, HomePage
+
+    return {"home": HomePage.objects.get(), "article": ArticlePage.objects.get()}

@@ -1,0 +1,117 @@
+"""One contract, every profile store: the cache store and the Redis store on real Redis."""
+
+import pytest
+
+from microadjust_cms.stores import get_profile_store
+from microadjust_cms.stores.base import ProfileStore
+
+IDLE = 30 * 60
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture(params=["cache", "redis"])
+def store(request, settings) -> ProfileStore:
+    if request.param == "redis":
+        return request.getfixturevalue("redis_store")
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.cache.CacheProfileStore"
+    get_profile_store.cache_clear()
+    return get_profile_store()
+
+
+def test_new_visitor_is_empty_without_recording(store):
+    profile = store.load("a" * 32, "7", record_view=False, now=T0)
+    assert (profile.visits, profile.page_views, profile.visit_pageviews) == (0, 0, 0)
+    assert store.load("a" * 32, "7", record_view=False, now=T0).visits == 0
+
+
+def test_first_view_starts_first_visit(store):
+    profile = store.load("b" * 32, "7", record_view=True, now=T0)
+    assert profile.visits == 1
+    assert profile.visit_pageviews == 1
+    assert profile.page_views == 1
+    assert profile.first_seen == T0
+    assert profile.last_seen == 0.0  # never seen before this request
+
+
+def test_views_within_idle_gap_stay_in_one_visit(store):
+    vid = "c" * 32
+    store.load(vid, "home", record_view=True, now=T0)
+    store.load(vid, "article", record_view=True, now=T0 + 60)
+    profile = store.load(vid, "home", record_view=True, now=T0 + IDLE)
+    assert profile.visits == 1
+    assert profile.visit_pageviews == 3
+    assert profile.total_pageviews == 3
+    assert profile.page_views == 2  # the repeat view of "home"
+    assert profile.last_seen == T0 + 60
+
+
+def test_idle_gap_starts_new_visit(store):
+    vid = "d" * 32
+    store.load(vid, "home", record_view=True, now=T0)
+    store.load(vid, "home", record_view=True, now=T0 + 10)
+    profile = store.load(vid, "home", record_view=True, now=T0 + 10 + IDLE + 1)
+    assert profile.visits == 2
+    assert profile.visit_pageviews == 1
+    assert profile.page_views == 3
+    assert profile.first_seen == T0
+
+
+def test_read_without_recording_changes_nothing(store):
+    vid = "e" * 32
+    store.load(vid, "home", record_view=True, now=T0)
+    peek = store.load(vid, "home", record_view=False, now=T0 + 5)
+    assert (peek.visits, peek.page_views, peek.total_pageviews) == (1, 1, 1)
+    again = store.load(vid, "home", record_view=True, now=T0 + 6)
+    assert again.page_views == 2
+
+
+def test_visitors_and_pages_are_separate(store):
+    store.load("f" * 32, "home", record_view=True, now=T0)
+    other = store.load("0" * 32, "home", record_view=True, now=T0)
+    assert other.page_views == 1
+    assert store.load("f" * 32, "other", record_view=True, now=T0 + 1).page_views == 1
+
+
+def test_clear_forgets_the_visitor(store):
+    vid = "1" * 32
+    store.load(vid, "home", record_view=True, now=T0)
+    store.clear(vid)
+    assert store.load(vid, "home", record_view=False, now=T0).visits == 0
+
+
+def test_keys_are_hash_tagged_by_visitor(store):
+    assert store.key("abc", "p") == "ma:{abc}:p"
+    assert store.key("abc", "pages") == "ma:{abc}:pages"
+
+
+def test_redis_keys_expire_and_share_a_slot(redis_store, settings):
+    from django_redis import get_redis_connection
+
+    settings.MICROADJUST_PROFILE_TTL = 1000
+    redis_store.load("2" * 32, "home", record_view=True, now=T0)
+    connection = get_redis_connection("redis")
+    keys = sorted(k.decode() for k in connection.keys("ma:*"))
+    assert keys == ["ma:{" + "2" * 32 + "}:p", "ma:{" + "2" * 32 + "}:pages"]
+    assert all(0 < connection.ttl(k) <= 1000 for k in keys)
+    assert len({k[k.index("{"):k.index("}") + 1] for k in keys}) == 1
+
+
+def test_redis_one_round_trip_per_load(redis_store):
+    """The whole load (count the view, read the profile) is one command sent to Redis."""
+    from unittest import mock
+
+    from redis.connection import Connection
+
+    redis_store.load("3" * 32, "home", record_view=True, now=T0)  # script now cached server-side
+    sent = []
+    original = Connection.send_packed_command
+
+    def spy(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    with mock.patch.object(Connection, "send_packed_command", spy):
+        profile = redis_store.load("3" * 32, "home", record_view=True, now=T0 + 1)
+    assert profile.page_views == 2
+    assert len(sent) == 1
+    assert b"EVALSHA" in b"".join(sent[0] if isinstance(sent[0], list) else [sent[0]])
