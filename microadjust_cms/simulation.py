@@ -30,7 +30,13 @@ PROFILE_FIELDS = {"visits", "visit_pageviews", "page_views", "total_pageviews"}
 
 def simulated_visitor(request: HttpRequest, *, segments: list[str] | None = None,
                       **signals: Any) -> VisitorContext:
-    """A visitor context for ``request`` with forced signal values.
+    """A visitor context for ``request`` with forced signal values (see ``simulated_overrides``)."""
+    return VisitorContext(request, overrides=simulated_overrides(segments=segments, **signals),
+                          simulated=True)
+
+
+def simulated_overrides(*, segments: list[str] | None = None, **signals: Any) -> dict[Any, Any]:
+    """Signal overrides for a simulated visitor.
 
     Profile numbers (``visits``, ``page_views``, ``visit_pageviews``) build a simulated
     profile; ``segments`` forces segment membership; any other keyword forces that signal
@@ -53,7 +59,7 @@ def simulated_visitor(request: HttpRequest, *, segments: list[str] | None = None
             overrides[name] = value
     if segments is not None:
         overrides["segments"] = frozenset(segments)
-    return VisitorContext(request, overrides=overrides, simulated=True)
+    return overrides
 
 
 def preview_modes_for(default_modes: list[tuple[str, str]]) -> list[tuple[str, str]]:

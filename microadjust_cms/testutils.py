@@ -17,7 +17,7 @@ from typing import Any
 from unittest import mock
 
 from .context import VisitorContext
-from .simulation import simulated_visitor
+from .simulation import simulated_overrides
 
 
 @contextlib.contextmanager
@@ -29,11 +29,13 @@ def as_visitor(client: Any = None, *, segments: list[str] | None = None,
     no profile store is needed. ``client`` is accepted for readability and ignored.
     """
 
-    def make(self: VisitorContext, request: Any, **_kwargs: Any) -> None:
-        simulated = simulated_visitor(request, segments=segments, **dict(signals))
-        self.__dict__.update(simulated.__dict__)
+    original = VisitorContext.__init__
 
-    with mock.patch.object(VisitorContext, "__init__", make):
+    def init(self: VisitorContext, request: Any, **_kwargs: Any) -> None:
+        overrides = simulated_overrides(segments=segments, **dict(signals))
+        original(self, request, overrides=overrides, simulated=True)
+
+    with mock.patch.object(VisitorContext, "__init__", init):
         yield
 
 
