@@ -41,7 +41,20 @@ class ConditionBlock(blocks.FieldBlock):
         return value if isinstance(value, dict) else {}
 
     def value_for_form(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
         return json.dumps(value) if value else ""
+
+    def value_from_form(self, value: Any) -> Any:
+        """The editor posts JSON text; unreadable text stays text so ``clean`` reports it."""
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
 
     def get_searchable_content(self, value: Any) -> list:
         return []

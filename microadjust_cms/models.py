@@ -30,12 +30,21 @@ def referenced_segments(condition: object) -> set[str]:
     return {s for s in found if isinstance(s, str)}
 
 
+class ConditionField(models.JSONField):
+    """A JSON column edited with the structured condition editor."""
+
+    def formfield(self, **kwargs):
+        from .forms import ConditionFormField
+
+        return super().formfield(**{"form_class": ConditionFormField, **kwargs})
+
+
 class Segment(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(_("slug"), max_length=100, unique=True,
                             help_text=_("Used by templates: {% ifvisitor segment=\"slug\" %}"))
     description = models.TextField(_("description"), blank=True)
-    condition = models.JSONField(_("condition"), default=dict, blank=True,
+    condition = ConditionField(_("condition"), default=dict, blank=True,
                                  help_text=_("Visitors matching these rules are in the segment."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

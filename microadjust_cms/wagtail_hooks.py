@@ -12,7 +12,6 @@ from wagtail.snippets.views.snippets import SnippetViewSet
 
 from . import admin_views
 from .context import get_visitor
-from .forms import ConditionWidget
 from .models import Segment
 
 
@@ -28,7 +27,7 @@ class SegmentViewSet(SnippetViewSet):
         FieldPanel("name"),
         FieldPanel("slug"),
         FieldPanel("description"),
-        FieldPanel("condition", widget=ConditionWidget),
+        FieldPanel("condition"),
     ]
 
 

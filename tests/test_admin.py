@@ -1,0 +1,153 @@
+"""Admin side: the Segment snippet, the editor's catalogue and system checks."""
+
+import json
+
+import pytest
+from django.core.checks import run_checks
+
+from microadjust_cms.models import Segment
+
+pytestmark = pytest.mark.django_db
+ADD_URL = "/admin/snippets/microadjust_cms/segment/add/"
+
+
+def post_segment(client, condition, slug="mobile-fans"):
+    return client.post(ADD_URL, {"name": "Mobile fans", "slug": slug, "description": "",
+                                 "condition": json.dumps(condition)})
+
+
+def test_segment_add_form_renders_the_structured_editor(admin_client):
+    response = admin_client.get(ADD_URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'data-controller="ma-condition"' in html
+    assert "condition-editor.js" in html
+    assert 'data-ma-condition-catalogue-url-value="/admin/microadjust/signals.json"' in html
+
+
+def test_valid_segment_is_saved(admin_client):
+    condition = {"all": [{"signal": "device", "op": "eq", "value": "mobile"},
+                         {"signal": "visit_count", "op": "gte", "value": 2}]}
+    response = post_segment(admin_client, condition)
+    assert response.status_code == 302
+    assert Segment.objects.get(slug="mobile-fans").condition == condition
+
+
+@pytest.mark.parametrize("condition, message", [
+    ({"all": [{"signal": "device", "op": "eq", "value": "mobile"},
+              {"signal": "visit_count", "op": "gte", "value": "two"}]},
+     "Rule 2 (visit_count ≥ &quot;two&quot;): value must be a whole number"),
+    ({"signal": "shoe_size", "op": "eq", "value": 1}, "unknown signal"),
+    ({}, "Add at least one rule."),
+])
+def test_invalid_segment_is_a_form_error_and_nothing_is_saved(admin_client, condition, message):
+    response = post_segment(admin_client, condition)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Segment.objects.exists()
+
+
+def test_garbage_condition_is_a_form_error(admin_client):
+    response = admin_client.post(ADD_URL, {"name": "X", "slug": "x", "condition": "{not json"})
+    assert response.status_code == 200
+    assert "could not be read" in response.content.decode()
+    assert not Segment.objects.exists()
+
+
+def test_segment_cycles_are_rejected(admin_client):
+    Segment.objects.create(name="A", slug="a", condition={
+        "signal": "device", "op": "eq", "value": "mobile"})
+    assert post_segment(admin_client, {"signal": "segment", "op": "contains", "value": "a"},
+                        slug="b").status_code == 302
+    a = Segment.objects.get(slug="a")
+    response = admin_client.post(f"/admin/snippets/microadjust_cms/segment/edit/{a.pk}/", {
+        "name": "A", "slug": "a", "description": "",
+        "condition": json.dumps({"signal": "segment", "op": "contains", "value": "b"})})
+    assert response.status_code == 200
+    assert "refers to itself" in response.content.decode()
+    a.refresh_from_db()
+    assert a.condition == {"signal": "device", "op": "eq", "value": "mobile"}
+
+
+def test_signal_catalogue_is_admin_only_and_describes_signals(client, admin_client):
+    Segment.objects.create(name="Loyal", slug="loyal", condition={
+        "signal": "visit_count", "op": "gte", "value": 3})
+    assert client.get("/admin/microadjust/signals.json").status_code == 302
+    data = admin_client.get("/admin/microadjust/signals.json").json()
+    signals = {s["name"]: s for s in data["signals"]}
+    assert {"device", "is_authenticated", "user_group", "language", "referrer_domain",
+            "utm_source", "utm_medium", "utm_campaign", "query_param", "time_of_day",
+            "day_of_week", "visit_count", "is_returning", "session_pageviews", "page_views",
+            "segment"} <= set(signals)
+    assert signals["device"]["choices"][0] == ["mobile", "Mobile"]
+    assert signals["visit_count"]["type"] == "integer"
+    assert "between" in signals["visit_count"]["operators"]
+    assert signals["query_param"]["param"] == "Parameter name"
+    assert signals["segment"]["choices"] == [["loyal", "Loyal"]]
+    assert signals["newsletter_subscriber"]["type"] == "boolean"  # the demo's hook
+    assert data["operators"]["gte"] == "≥"
+
+
+def test_page_editor_rejects_an_invalid_variant_condition(demo, admin_client):
+    """Saving a page whose personalized block has a bad rule is a form error naming it."""
+    from wagtail.test.utils.form_data import nested_form_data, streamfield
+
+    home = demo["home"]
+    body = streamfield([("personalized_card", {
+        "block_id": "abc",
+        "variants": {"count": 1, "0-deleted": "", "0-order": "0", "0-id": "",
+                     "0-value-name": "v", "0-value-segment": "",
+                     "0-value-condition": json.dumps({"signal": "visit_count", "op": "gte",
+                                                      "value": "lots"}),
+                     "0-value-content-title": "T", "0-value-content-text": "",
+                     "0-value-content-link_label": "", "0-value-content-link_url": ""},
+        "default": {"title": "D", "text": "", "link_label": "", "link_url": ""},
+    })])
+    data = nested_form_data({"title": "Home", "slug": "home-demo", "body": body})
+    response = admin_client.post(f"/admin/pages/{home.pk}/edit/", data)
+    assert response.status_code == 200
+    error = response.context["form"].errors.as_data()["body"][0]
+    messages = error.as_json_data()["blockErrors"][0]["blockErrors"]["variants"]["blockErrors"][0]
+    assert messages["blockErrors"]["condition"]["messages"] == [
+        'Rule 1 (visit_count ≥ "lots"): value must be a whole number']
+    home.refresh_from_db()
+    assert home.body[0].block_type == "personalized_banner"  # unchanged
+
+
+def test_variant_without_segment_or_rules_is_rejected(demo):
+    from django.core.exceptions import ValidationError
+
+    from project.demo.models import HomePage
+
+    block = HomePage.body.field.stream_block.child_blocks["personalized_card"]
+    value = block.to_python({"block_id": "x", "default": {"title": "D"}, "variants": [
+        {"name": "everyone", "segment": "", "condition": {}, "content": {"title": "T"}}]})
+    with pytest.raises(ValidationError):
+        block.clean(value)
+
+
+def test_duplicate_variant_names_are_rejected(demo):
+    from django.core.exceptions import ValidationError
+
+    from project.demo.models import HomePage
+
+    block = HomePage.body.field.stream_block.child_blocks["personalized_card"]
+    rule = {"signal": "device", "op": "eq", "value": "mobile"}
+    value = block.to_python({"block_id": "x", "default": {"title": "D"}, "variants": [
+        {"name": "a", "segment": "", "condition": rule, "content": {"title": "T"}},
+        {"name": "a", "segment": "", "condition": rule, "content": {"title": "U"}}]})
+    with pytest.raises(ValidationError):
+        block.clean(value)
+
+
+def test_system_checks(settings):
+    assert not [m for m in run_checks() if m.id.startswith("microadjust_cms")]
+    settings.MIDDLEWARE = ["microadjust_cms.middleware.VisitorContextMiddleware",
+                           "django.contrib.sessions.middleware.SessionMiddleware"]
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+    ids = {m.id for m in run_checks()}
+    assert {"microadjust_cms.E001", "microadjust_cms.E003"} <= ids
+    settings.MICROADJUST_PROFILE_STORE = "nowhere.Store"
+    assert "microadjust_cms.E002" in {m.id for m in run_checks()}
+    settings.MIDDLEWARE = []
+    assert "microadjust_cms.W001" in {m.id for m in run_checks()}
