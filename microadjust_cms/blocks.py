@@ -11,9 +11,10 @@ import json
 import uuid
 from typing import Any
 
+from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 from wagtail import blocks
 from wagtail.blocks.struct_block import StructBlockValidationError
@@ -70,31 +71,55 @@ def segment_block_choices() -> list[tuple[str, str]]:
     return segment_choices()
 
 
-class SegmentChoiceBlock(blocks.ChoiceBlock):
-    """Pick a rule segment by slug (stored as the slug: render needs no SQL)."""
+class SegmentChoiceBlock(blocks.FieldBlock):
+    """Pick a rule segment by slug. Stored as the slug, so render needs no SQL; the choices
+    are read only when an editor's form is built or validated."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("choices", segment_block_choices)
-        kwargs.setdefault("required", False)
+    def __init__(self, required: bool = False, help_text: str | None = None, **kwargs: Any):
+        self.field = forms.ChoiceField(
+            choices=lambda: [("", "---------")] + segment_block_choices(),
+            required=required, help_text=help_text)
         super().__init__(**kwargs)
+
+    def get_default(self) -> str:
+        return ""
+
+    def to_python(self, value: Any) -> str:
+        return value or ""
+
+    def get_searchable_content(self, value: Any) -> list:
+        return []
+
+    def deconstruct(self) -> tuple:
+        return ("microadjust_cms.blocks.SegmentChoiceBlock", (), {})
+
+    class Meta:
+        icon = "group"
+
+
+def variant_predicate(segment: str, condition: Any) -> Predicate:
+    """The compiled test for a variant: its segment (if any) and its condition."""
+    key = (segment, repr(condition))  # repr: cheap, and stable for the same stored JSON
+    predicate = _variant_predicates.get(key)
+    if predicate is None:
+        rule = compile_condition(condition)
+        if segment:
+            def predicate(visitor: Any) -> bool:
+                return segment in visitor.segments and rule(visitor)
+        else:
+            predicate = rule
+        if len(_variant_predicates) > 10000:
+            _variant_predicates.clear()
+        _variant_predicates[key] = predicate
+    return predicate
+
+
+_variant_predicates: dict[tuple[str, str], Predicate] = {}
 
 
 class VariantValue(blocks.StructValue):
-    @cached_property
-    def predicate(self) -> Predicate:
-        segment = self.get("segment")
-        condition = self.get("condition")
-        rule = compile_condition(condition)
-        if not segment:
-            return rule
-
-        def in_segment_and_rule(visitor: Any) -> bool:
-            return segment in visitor.segments and rule(visitor)
-
-        return in_segment_and_rule
-
     def matches(self, visitor: Any) -> bool:
-        return self.predicate(visitor)
+        return variant_predicate(self.get("segment") or "", self.get("condition"))(visitor)
 
 
 class VariantBlock(blocks.StructBlock):
@@ -124,12 +149,85 @@ class VariantBlock(blocks.StructBlock):
         form_classname = "ma-variant"
 
 
+def wrap(block_id: str, variant: str, html: str) -> SafeString:
+    """The element the tracker finds: ``data-ma-block`` and ``data-ma-variant`` (escaped)."""
+    return mark_safe(f'<div data-ma-block="{escape(block_id)}" data-ma-variant="{escape(variant)}">'
+                     f'{conditional_escape(html)}</div>')
+
+
+class _Unconverted:
+    """A child value still in its stored form: rendering converts only the chosen content."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+
+def _item_value(item: Any) -> Any:
+    """ListBlock items are stored as {"type": "item", "value": ..., "id": ...} (or bare)."""
+    if isinstance(item, dict) and item.get("type") == "item" and "value" in item:
+        return item["value"]
+    return item
+
+
 class PersonalizedValue(blocks.StructValue):
-    """Behaviour of a personalized block's value: choose and render the fitting variant."""
+    """Behaviour of a personalized block's value: choose and render the fitting variant.
+
+    Loaded from the database, the variants and default stay unconverted until something asks
+    for them; ``decide`` reads the stored names and conditions and converts only the content it
+    picks. Any dict access converts on the way, so Wagtail's admin sees ordinary values.
+    """
+
+    raw_variants: list | None = None
+
+    def _converted(self, key: str) -> Any:
+        value = dict.__getitem__(self, key)
+        if type(value) is _Unconverted:
+            value = self.block.child_blocks[key].to_python(value.raw)
+            dict.__setitem__(self, key, value)
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._converted(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._converted(key) if key in self else default
+
+    def items(self):  # type: ignore[override]
+        return [(key, self._converted(key)) for key in self.keys()]
+
+    def values(self):  # type: ignore[override]
+        return [self._converted(key) for key in self.keys()]
 
     @property
     def block_id(self) -> str:
-        return self.get("block_id") or ""
+        return dict.get(self, "block_id") or ""
+
+    def variant_specs(self) -> list[tuple[str, Predicate, Any]]:
+        """(name, predicate, content) for each variant, content possibly unconverted."""
+        specs = self.__dict__.get("_specs")
+        if specs is None:
+            if self.raw_variants is not None and type(dict.get(self, "variants")) is _Unconverted:
+                specs = []
+                for item in self.raw_variants:
+                    raw = _item_value(item)
+                    if not isinstance(raw, dict):
+                        continue
+                    specs.append((raw.get("name") or "variant",
+                                  variant_predicate(raw.get("segment") or "", raw.get("condition")),
+                                  _Unconverted(raw.get("content"))))
+            else:
+                specs = [(v.get("name") or "variant",
+                          variant_predicate(v.get("segment") or "", v.get("condition")),
+                          v.get("content")) for v in self.get("variants") or ()]
+            self.__dict__["_specs"] = specs
+        return specs
+
+    def content_of(self, content: Any) -> Any:
+        if type(content) is _Unconverted:
+            return self.block.child_blocks["default"].to_python(content.raw)
+        return content
 
     def variant_named(self, name: str) -> Any:
         for variant in self.get("variants") or ():
@@ -144,10 +242,8 @@ class PersonalizedValue(blocks.StructValue):
                    decision: Decision | None = None) -> str:
         decision = decision or self.decide(visitor)
         visitor.record_adjustment(self.block_id, decision.variant, decision.reason)
-        content_block = self.block.child_blocks["default"]
-        html = content_block.render(decision.content, context=context)
-        return format_html('<div data-ma-block="{}" data-ma-variant="{}">{}</div>',
-                           self.block_id, decision.variant, html)
+        html = self.block.child_blocks["default"].render(decision.content, context=context)
+        return wrap(self.block_id, decision.variant, html)
 
 
 class PersonalizedBlock(blocks.StructBlock):
@@ -179,11 +275,25 @@ class PersonalizedBlock(blocks.StructBlock):
         return value
 
     def to_python(self, value: dict) -> PersonalizedValue:
-        result = super().to_python(value)
-        if not result.get("block_id"):
+        if not isinstance(value, dict):
+            value = {}
+        block_id = value.get("block_id")
+        if not block_id:
             digest = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode())
-            result["block_id"] = digest.hexdigest()[:12]
+            block_id = digest.hexdigest()[:12]
+        children: list[tuple[str, Any]] = [("block_id", block_id)]
+        for name in ("variants", "default"):
+            if name in value:
+                children.append((name, _Unconverted(value[name])))
+            else:
+                children.append((name, self.child_blocks[name].get_default()))
+        result = PersonalizedValue(self, children)
+        variants = value.get("variants")
+        result.raw_variants = variants if isinstance(variants, list) else []
         return result
+
+    def bulk_to_python(self, values: list) -> list[PersonalizedValue]:
+        return [self.to_python(value) for value in values]
 
     def clean(self, value: Any) -> Any:
         value = super().clean(value)
@@ -201,8 +311,7 @@ class PersonalizedBlock(blocks.StructBlock):
         request = (context or {}).get("request")
         if request is None:  # no request (e.g. search indexing): everybody gets the default
             html = self.child_blocks["default"].render(value["default"], context=context)
-            return format_html('<div data-ma-block="{}" data-ma-variant="default">{}</div>',
-                               value.block_id, html)
+            return wrap(value.block_id, "default", html)
         visitor = get_visitor(request)
         page = (context or {}).get("page")
         if page is not None:

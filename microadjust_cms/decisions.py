@@ -20,15 +20,14 @@ class Decision:
 def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
     a failing rule is false (logged where it failed)."""
-    for variant in value.get("variants") or ():
-        name = variant.get("name") or "variant"
+    for name, predicate, content in value.variant_specs():
         if name == exclude:
             continue
         try:
-            matched = variant.matches(visitor)
+            matched = predicate(visitor)
         except Exception:
             logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
             matched = False
         if matched:
-            return Decision(name, variant.get("content"), "match")
-    return Decision("default", value.get("default"), "default")
+            return Decision(name, value.content_of(content), "match")
+    return Decision("default", value["default"], "default")
