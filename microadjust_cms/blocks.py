@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from django import forms
@@ -19,9 +21,9 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import blocks
 from wagtail.blocks.struct_block import StructBlockValidationError
 
-from .conditions import Predicate, compile_condition, is_empty
+from .conditions import is_empty
 from .context import get_visitor
-from .decisions import Decision, decide
+from .decisions import Decision, decide, variant_predicate
 from .forms import ConditionFormField
 
 
@@ -97,26 +99,6 @@ class SegmentChoiceBlock(blocks.FieldBlock):
         icon = "group"
 
 
-def variant_predicate(segment: str, condition: Any) -> Predicate:
-    """The compiled test for a variant: its segment (if any) and its condition."""
-    key = (segment, repr(condition))  # repr: cheap, and stable for the same stored JSON
-    predicate = _variant_predicates.get(key)
-    if predicate is None:
-        rule = compile_condition(condition)
-        if segment:
-            def predicate(visitor: Any) -> bool:
-                return segment in visitor.segments and rule(visitor)
-        else:
-            predicate = rule
-        if len(_variant_predicates) > 10000:
-            _variant_predicates.clear()
-        _variant_predicates[key] = predicate
-    return predicate
-
-
-_variant_predicates: dict[tuple[str, str], Predicate] = {}
-
-
 class VariantValue(blocks.StructValue):
     def matches(self, visitor: Any) -> bool:
         return variant_predicate(self.get("segment") or "", self.get("condition"))(visitor)
@@ -149,10 +131,14 @@ class VariantBlock(blocks.StructBlock):
         form_classname = "ma-variant"
 
 
+@lru_cache(maxsize=4096)
+def _wrapper_start(block_id: str, variant: str) -> str:
+    return f'<div data-ma-block="{escape(block_id)}" data-ma-variant="{escape(variant)}">'
+
+
 def wrap(block_id: str, variant: str, html: str) -> SafeString:
     """The element the tracker finds: ``data-ma-block`` and ``data-ma-variant`` (escaped)."""
-    return mark_safe(f'<div data-ma-block="{escape(block_id)}" data-ma-variant="{escape(variant)}">'
-                     f'{conditional_escape(html)}</div>')
+    return mark_safe(_wrapper_start(block_id, variant) + conditional_escape(html) + "</div>")
 
 
 class _Unconverted:
@@ -204,25 +190,19 @@ class PersonalizedValue(blocks.StructValue):
     def block_id(self) -> str:
         return dict.get(self, "block_id") or ""
 
-    def variant_specs(self) -> list[tuple[str, Predicate, Any]]:
-        """(name, predicate, content) for each variant, content possibly unconverted."""
-        specs = self.__dict__.get("_specs")
-        if specs is None:
-            if self.raw_variants is not None and type(dict.get(self, "variants")) is _Unconverted:
-                specs = []
-                for item in self.raw_variants:
-                    raw = _item_value(item)
-                    if not isinstance(raw, dict):
-                        continue
-                    specs.append((raw.get("name") or "variant",
-                                  variant_predicate(raw.get("segment") or "", raw.get("condition")),
-                                  _Unconverted(raw.get("content"))))
-            else:
-                specs = [(v.get("name") or "variant",
-                          variant_predicate(v.get("segment") or "", v.get("condition")),
-                          v.get("content")) for v in self.get("variants") or ()]
-            self.__dict__["_specs"] = specs
-        return specs
+    def candidates(self) -> Iterator[tuple[str, str, Any, Any]]:
+        """(name, segment, condition, content) per variant, in order, without converting the
+        content; ``decide`` compiles a variant's test only when it gets that far."""
+        if self.raw_variants is not None and type(dict.get(self, "variants")) is _Unconverted:
+            for item in self.raw_variants:
+                raw = _item_value(item)
+                if type(raw) is dict:
+                    yield (raw.get("name") or "variant", raw.get("segment") or "",
+                           raw.get("condition"), _Unconverted(raw.get("content")))
+        else:
+            for v in self.get("variants") or ():
+                yield (v.get("name") or "variant", v.get("segment") or "", v.get("condition"),
+                       v.get("content"))
 
     def content_of(self, content: Any) -> Any:
         if type(content) is _Unconverted:

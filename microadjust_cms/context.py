@@ -11,9 +11,8 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -35,8 +34,7 @@ class UnknownSignal(LookupError):
     pass
 
 
-@dataclass(frozen=True)
-class Adjustment:
+class Adjustment(NamedTuple):
     """One decision taken while rendering: block ``block_id`` showed ``variant``."""
 
     block_id: str

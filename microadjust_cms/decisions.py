@@ -7,7 +7,29 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from .conditions import Predicate, compile_condition
+
 logger = logging.getLogger("microadjust_cms.decisions")
+
+
+def variant_predicate(segment: str, condition: Any) -> Predicate:
+    """The compiled test for a variant: its segment (if any) and its condition."""
+    key = (segment, repr(condition))  # repr: cheap, and stable for the same stored JSON
+    predicate = _variant_predicates.get(key)
+    if predicate is None:
+        rule = compile_condition(condition)
+        if segment:
+            def predicate(visitor: Any) -> bool:
+                return segment in visitor.segments and rule(visitor)
+        else:
+            predicate = rule
+        if len(_variant_predicates) > 10000:
+            _variant_predicates.clear()
+        _variant_predicates[key] = predicate
+    return predicate
+
+
+_variant_predicates: dict[tuple[str, str], Predicate] = {}
 
 
 @dataclass(frozen=True)
@@ -20,11 +42,11 @@ class Decision:
 def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
     a failing rule is false (logged where it failed)."""
-    for name, predicate, content in value.variant_specs():
+    for name, segment, condition, content in value.candidates():
         if name == exclude:
             continue
         try:
-            matched = predicate(visitor)
+            matched = variant_predicate(segment, condition)(visitor)
         except Exception:
             logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
             matched = False

@@ -84,6 +84,7 @@ class SegmentMembership:
         self.visitor = visitor
         self._known: dict[str, bool] = {}
         self._evaluating: set[str] = set()
+        self._predicates: dict[str, Predicate] | None = None  # one look per request
 
     def __contains__(self, slug: object) -> bool:
         if not isinstance(slug, str):
@@ -96,7 +97,10 @@ class SegmentMembership:
         if slug in self._evaluating:  # a segment that refers to itself: not a member
             logger.warning("Segment %r refers to itself", slug)
             return False
-        predicate = segment_cache.get().get(slug)
+        predicates = self._predicates
+        if predicates is None:
+            predicates = self._predicates = segment_cache.get()
+        predicate = predicates.get(slug)
         self._evaluating.add(slug)
         try:
             result = bool(predicate and predicate(self.visitor))
