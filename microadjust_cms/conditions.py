@@ -199,6 +199,9 @@ def is_empty(condition: Any) -> bool:
 
 # -- compilation --------------------------------------------------------------------------------
 
+_MISSING = object()
+
+
 def _always(_visitor: Any) -> bool:
     return True
 
@@ -227,9 +230,16 @@ def _compile_rule(rule: dict) -> Predicate:
                 return op == "ne" or op == "not_in"
             return compare(actual, value)
 
+    key = name if param is None else (name, param)
+    missing = _MISSING
+
     def predicate(visitor: Any) -> bool:
+        # Read the request's memo first: most rules ask for a signal another rule already did.
+        actual = visitor.memo.get(key, missing)
         try:
-            return test(visitor.signal(name, param))
+            if actual is missing:
+                actual = visitor.signal(name, param)
+            return test(actual)
         except Exception:  # a failing signal makes its rule false, never the render
             logger.warning("Condition rule %s failed; treated as false", description,
                            exc_info=True)
@@ -248,6 +258,17 @@ def _compile(node: dict) -> Predicate:
     parts = tuple(_compile(child) for child in children)
     if len(parts) == 1:
         return parts[0]
+    # Short groups (the usual case) become plain and/or chains: no generator per evaluation.
+    if len(parts) == 2:
+        a, b = parts
+        if key == "all":
+            return lambda visitor: a(visitor) and b(visitor)
+        return lambda visitor: a(visitor) or b(visitor)
+    if len(parts) == 3:
+        a, b, c = parts
+        if key == "all":
+            return lambda visitor: a(visitor) and b(visitor) and c(visitor)
+        return lambda visitor: a(visitor) or b(visitor) or c(visitor)
     if key == "all":
         return lambda visitor: all(p(visitor) for p in parts)
     return lambda visitor: any(p(visitor) for p in parts)

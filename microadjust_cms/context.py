@@ -66,7 +66,10 @@ class VisitorContext:
         self.adjustments: list[Adjustment] = []
         self.page_key: str | None = None
         self.issue_cookie = False
-        self._memo: dict[Any, Any] = {}
+        #: Signal values (and the profile) computed this request; compiled rules read it.
+        self.memo: dict[Any, Any] = {}
+        #: Results of variant tests this request (a test shared by blocks runs once).
+        self.results: dict[Any, bool] = {}
 
     # -- identity --------------------------------------------------------------------------
     @cached_property
@@ -107,7 +110,7 @@ class VisitorContext:
         Raises ``StoreUnavailable`` when the store is down (tried once a request), so profile
         rules turn false.
         """
-        memo = self._memo
+        memo = self.memo
         if "__profile" not in memo:
             try:
                 memo["__profile"] = self._load_profile()
@@ -146,7 +149,7 @@ class VisitorContext:
     def signal(self, name: str, param: str | None = None) -> Any:
         """The value of a signal for this visitor, computed at most once a request."""
         key = name if param is None else (name, param)
-        memo = self._memo
+        memo = self.memo
         if key in memo:
             return memo[key]
         if key in self.overrides:

@@ -45,11 +45,15 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
     for name, segment, condition, content in value.candidates():
         if name == exclude:
             continue
-        try:
-            matched = variant_predicate(segment, condition)(visitor)
-        except Exception:
-            logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
-            matched = False
+        predicate = variant_predicate(segment, condition)
+        results = visitor.results
+        matched = results.get(predicate)
+        if matched is None:
+            try:
+                matched = results[predicate] = bool(predicate(visitor))
+            except Exception:
+                logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
+                matched = False
         if matched:
             return Decision(name, value.content_of(content), "match")
     return Decision("default", value["default"], "default")

@@ -11,6 +11,7 @@ class FakeVisitor:
 
     def __init__(self, values=None, **more):
         self.values = {**(values or {}), **more}
+        self.memo = {}
 
     def signal(self, name, param=None):
         key = name if param is None else (name, param)
