@@ -56,14 +56,37 @@ def browser():
         from playwright.sync_api import sync_playwright
     except ImportError:
         _unavailable("playwright is not installed: pip install -e '.[test]'")
+    from django.db import connections
+
+    # Playwright's sync API marks its event loop as running in this thread between calls, so
+    # Django (asgiref's thread-critical Local) would hand the test code a second, "async" set
+    # of database connections: without the test database's serialized contents, outside the
+    # test's transaction handling. Pin the connections Django uses now to both.
+    pinned = {alias: connections[alias] for alias in connections}
     with sync_playwright() as playwright:
+        for alias, connection in pinned.items():
+            connections[alias] = connection
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
 @pytest.fixture
-def editor(transactional_db, django_user_model):
+def artifacts() -> Path:
+    """test-artifacts/ (gitignored): screenshots for humans to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def site_db(transactional_db, django_db_serialized_rollback):
+    """The live server needs committed data, so the database is flushed after each test;
+    serialized rollback restores what the migrations created (Wagtail's root page, default
+    site, groups and collections) before the next one."""
+
+
+@pytest.fixture
+def editor(site_db, django_user_model):
     """A superuser with a known password (load_demo's own "admin" gets a random one)."""
     return django_user_model.objects.create_superuser(
         EDITOR_USERNAME, "editor@example.com", EDITOR_PASSWORD)
@@ -97,6 +120,7 @@ def admin_page(page, editor):
     page.goto("/admin/login/")
     page.get_by_label("Username").fill(EDITOR_USERNAME)
     page.get_by_label("Password").fill(EDITOR_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/admin/")
+    with page.expect_navigation(url="**/admin/") as navigation:
+        page.get_by_role("button", name="Sign in").click()
+    assert navigation.value.status == 200, "the admin dashboard did not load after login"
     return page

@@ -208,9 +208,7 @@
 
   function select(className, label, options, current) {
     const node = el('select', { className, 'aria-label': label });
-    options.forEach(([value, text, extra = {}]) => {
-      node.append(el('option', { value, text, ...extra }));
-    });
+    options.forEach(([value, text]) => node.append(el('option', { value, text })));
     if (current !== undefined) node.value = current;
     return node;
   }
@@ -256,7 +254,7 @@
       }
 
       disconnect() {
-        this.inputTarget.removeEventListener(EXTERNAL_SET, this.onValueSet);
+        if (this.hasInputTarget) this.inputTarget.removeEventListener(EXTERNAL_SET, this.onValueSet);
       }
 
       /** Fall back to the raw JSON when the signal list cannot be had. */
