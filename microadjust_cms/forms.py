@@ -49,6 +49,15 @@ class ConditionFormField(forms.JSONField):
         kwargs.setdefault("widget", ConditionWidget)
         super().__init__(**kwargs)
 
+    def prepare_value(self, value: Any) -> str:
+        """JSON text for the widget: already-text values (the editor's own post, unreadable
+        input shown back with its error) pass through instead of being encoded twice."""
+        if isinstance(value, str):
+            return value
+        if value in (None, {}):
+            return ""
+        return json.dumps(value, ensure_ascii=False)
+
     def to_python(self, value: Any) -> Any:
         if value in ("", None):
             return {}

@@ -57,8 +57,23 @@ class Segment(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        super().clean()
+    def clean_fields(self, exclude: object = None) -> None:
+        """Check the condition here, not in ``clean``: when the form field already rejected it,
+        Django excludes it and the editor sees that one error, not a second about a blank."""
+        errors: dict[str, list] = {}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if "condition" not in (exclude or ()) and "condition" not in errors:
+            try:
+                self._check_condition()
+            except ValidationError as exc:
+                errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_condition(self) -> None:
         if is_empty(self.condition):
             raise ValidationError({"condition": _("Add at least one rule.")})
         try:

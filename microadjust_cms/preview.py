@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 
+from .block_ids import renew_duplicate_block_ids
 from .simulation import preview_modes_for, visitor_for_mode
 
 
 class PersonalizedPreviewMixin:
-    """Mix into a Page model (before ``Page``) to add "As …" preview modes."""
+    """Mix into a Page model (before ``Page``): "As …" preview modes, and unique block ids.
+
+    Wagtail validates a page (``full_clean``) before each revision; that is where repeated
+    PersonalizedBlock ids (a duplicated block, two blocks added in one session) are renewed, so
+    tracking and reports never mix two blocks up.
+    """
+
+    def full_clean(self, *args: Any, **kwargs: Any) -> None:
+        renew_duplicate_block_ids(self)
+        super().full_clean(*args, **kwargs)  # type: ignore[misc]
 
     @property
     def preview_modes(self) -> list[tuple[str, str]]:

@@ -151,3 +151,37 @@ def test_system_checks(settings):
     assert "microadjust_cms.E002" in {m.id for m in run_checks()}
     settings.MIDDLEWARE = []
     assert "microadjust_cms.W001" in {m.id for m in run_checks()}
+
+
+def test_invalid_rule_is_the_only_segment_error(admin_client):
+    response = post_segment(admin_client, {"signal": "visit_count", "op": "gte"})
+    html = response.content.decode()
+    assert "Rule 1 (visit_count" in html
+    assert "Add at least one rule." not in html
+
+
+def test_condition_block_form_state_is_json_once(demo):
+    from project.demo.models import HomePage
+
+    variant = HomePage.body.field.stream_block.child_blocks["personalized_card"].child_blocks[
+        "variants"].child_block
+    condition_block = variant.child_blocks["condition"]
+    rule = {"signal": "device", "op": "eq", "value": "mobile"}
+    assert json.loads(condition_block.get_form_state(rule)) == rule
+    assert condition_block.get_form_state({}) == ""
+
+
+def test_repeated_block_ids_are_renewed_when_a_revision_is_saved(demo):
+    from project.demo.models import HomePage
+
+    home = HomePage.objects.get()
+    raw = list(home.body.raw_data)
+    banner = next(child for child in raw if child["type"] == "personalized_banner")
+    copy = json.loads(json.dumps(banner))
+    copy["id"] = "copied"
+    home.body = raw + [copy]
+    home.save_revision().publish()
+    home = HomePage.objects.get()
+    ids = [child.value.block_id for child in home.body if child.block_type.startswith("personalized")]
+    assert len(ids) == len(set(ids))
+    assert ids.count("mobile-banner") == 1  # the first keeps its id

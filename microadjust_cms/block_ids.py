@@ -1,0 +1,46 @@
+"""Keep PersonalizedBlock ids unique within an object's StreamFields."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from wagtail.blocks import StreamValue, StructValue
+from wagtail.blocks.list_block import ListValue
+from wagtail.fields import StreamField
+
+
+def _personalized_values(value: Any):
+    from .blocks import PersonalizedValue
+
+    if isinstance(value, PersonalizedValue):
+        yield value
+    elif isinstance(value, StreamValue):
+        for child in value:
+            yield from _personalized_values(child.value)
+    elif isinstance(value, ListValue):
+        for item in value:
+            yield from _personalized_values(item)
+    elif isinstance(value, StructValue):
+        for item in value.values():
+            yield from _personalized_values(item)
+
+
+def renew_duplicate_block_ids(instance: Any) -> list[str]:
+    """Give every repeated block id after its first use a fresh one; return the new ids."""
+    seen: set[str] = set()
+    renewed: list[str] = []
+    for field in instance._meta.get_fields():
+        if not isinstance(field, StreamField):
+            continue
+        stream = getattr(instance, field.attname, None)
+        if not isinstance(stream, StreamValue):
+            continue
+        for value in _personalized_values(stream):
+            block_id = value.block_id
+            if not block_id or block_id in seen:
+                block_id = uuid.uuid4().hex[:12]
+                value["block_id"] = block_id
+                renewed.append(block_id)
+            seen.add(block_id)
+    return renewed
