@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -190,23 +189,21 @@ class PersonalizedValue(blocks.StructValue):
     def block_id(self) -> str:
         return dict.get(self, "block_id") or ""
 
-    def candidates(self) -> Iterator[tuple[str, str, Any, Any]]:
-        """(name, segment, condition, content) per variant, in order, without converting the
-        content; ``decide`` compiles a variant's test only when it gets that far."""
+    def variant_items(self) -> list:
+        """The variants as ``decide`` reads them: stored dicts while the variants are still
+        unconverted (the usual case at render), converted variant values otherwise."""
         if self.raw_variants is not None and type(dict.get(self, "variants")) is _Unconverted:
-            for item in self.raw_variants:
-                raw = _item_value(item)
-                if type(raw) is dict:
-                    yield (raw.get("name") or "variant", raw.get("segment") or "",
-                           raw.get("condition"), _Unconverted(raw.get("content")))
-        else:
-            for v in self.get("variants") or ():
-                yield (v.get("name") or "variant", v.get("segment") or "", v.get("condition"),
-                       v.get("content"))
+            items = self.__dict__.get("_items")
+            if items is None:
+                items = self.__dict__["_items"] = [
+                    v for v in map(_item_value, self.raw_variants) if type(v) is dict]
+            return items
+        return self.get("variants") or []
 
     def content_of(self, content: Any) -> Any:
-        if type(content) is _Unconverted:
-            return self.block.child_blocks["default"].to_python(content.raw)
+        """Convert a stored variant content (converted content passes through)."""
+        if self.raw_variants is not None and type(dict.get(self, "variants")) is _Unconverted:
+            return self.block.child_blocks["default"].to_python(content)
         return content
 
     def variant_named(self, name: str) -> Any:
@@ -261,14 +258,14 @@ class PersonalizedBlock(blocks.StructBlock):
         if not block_id:
             digest = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode())
             block_id = digest.hexdigest()[:12]
-        children: list[tuple[str, Any]] = [("block_id", block_id)]
-        for name in ("variants", "default"):
-            if name in value:
-                children.append((name, _Unconverted(value[name])))
-            else:
-                children.append((name, self.child_blocks[name].get_default()))
-        result = PersonalizedValue(self, children)
         variants = value.get("variants")
+        result = PersonalizedValue(self, (
+            ("block_id", block_id),
+            ("variants", _Unconverted(variants) if "variants" in value
+             else self.child_blocks["variants"].get_default()),
+            ("default", _Unconverted(value["default"]) if "default" in value
+             else self.child_blocks["default"].get_default()),
+        ))
         result.raw_variants = variants if isinstance(variants, list) else []
         return result
 

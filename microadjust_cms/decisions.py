@@ -4,8 +4,7 @@ all call ``decide`` so a visitor sees the same variant whichever path renders th
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .conditions import Predicate, compile_condition
 
@@ -32,8 +31,7 @@ def variant_predicate(segment: str, condition: Any) -> Predicate:
 _variant_predicates: dict[tuple[str, str], Predicate] = {}
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     variant: str  # the variant's name, or "default"
     content: Any
     reason: str  # "match" or "default"
@@ -41,12 +39,17 @@ class Decision:
 
 def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
-    a failing rule is false (logged where it failed)."""
-    for name, segment, condition, content in value.candidates():
+    a failing rule is false (logged where it failed).
+
+    ``value`` is a PersonalizedBlock value: its ``variant_items()`` are stored dicts or
+    converted variants (both answer ``get``) and ``content_of`` converts only the winner.
+    """
+    results = visitor.results
+    for variant in value.variant_items():
+        name = variant.get("name") or "variant"
         if name == exclude:
             continue
-        predicate = variant_predicate(segment, condition)
-        results = visitor.results
+        predicate = variant_predicate(variant.get("segment") or "", variant.get("condition"))
         matched = results.get(predicate)
         if matched is None:
             try:
@@ -55,5 +58,5 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
                 logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
                 matched = False
         if matched:
-            return Decision(name, value.content_of(content), "match")
+            return Decision(name, value.content_of(variant.get("content")), "match")
     return Decision("default", value["default"], "default")
