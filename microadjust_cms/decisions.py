@@ -3,6 +3,7 @@ all call ``decide`` so a visitor sees the same variant whichever path renders th
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any, NamedTuple
 
@@ -11,9 +12,18 @@ from .conditions import Predicate, compile_condition
 logger = logging.getLogger("microadjust_cms.decisions")
 
 
-def variant_predicate(segment: str, condition: Any) -> Predicate:
-    """The compiled test for a variant: its segment (if any) and its condition."""
-    key = (segment, repr(condition))  # repr: cheap, and stable for the same stored JSON
+def variant_predicate(segment: str, condition: Any, slot: Any = None) -> Predicate:
+    """The compiled test for a variant: its segment (if any) and its condition.
+
+    ``slot`` (e.g. (block id, position)) names where the variant sits: the last test compiled
+    there is reused while its stored segment and condition compare equal, which is cheaper than
+    building a content key. Without a slot the key is the condition's ``repr``.
+    """
+    if slot is not None:
+        cached = _by_slot.get(slot)
+        if cached is not None and cached[0] == segment and cached[1] == condition:
+            return cached[2]
+    key = (segment, repr(condition))  # repr: stable for the same stored JSON
     predicate = _variant_predicates.get(key)
     if predicate is None:
         rule = compile_condition(condition)
@@ -25,10 +35,15 @@ def variant_predicate(segment: str, condition: Any) -> Predicate:
         if len(_variant_predicates) > 10000:
             _variant_predicates.clear()
         _variant_predicates[key] = predicate
+    if slot is not None:
+        if len(_by_slot) > 20000:
+            _by_slot.clear()
+        _by_slot[slot] = (segment, copy.deepcopy(condition), predicate)
     return predicate
 
 
 _variant_predicates: dict[tuple[str, str], Predicate] = {}
+_by_slot: dict[Any, tuple[str, Any, Predicate]] = {}
 
 
 class Decision(NamedTuple):
@@ -45,11 +60,13 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
     converted variants (both answer ``get``) and ``content_of`` converts only the winner.
     """
     results = visitor.results
-    for variant in value.variant_items():
+    block_id = value.block_id
+    for position, variant in enumerate(value.variant_items()):
         name = variant.get("name") or "variant"
         if name == exclude:
             continue
-        predicate = variant_predicate(variant.get("segment") or "", variant.get("condition"))
+        predicate = variant_predicate(variant.get("segment") or "", variant.get("condition"),
+                                      (block_id, position))
         matched = results.get(predicate)
         if matched is None:
             try:

@@ -1,6 +1,7 @@
 """Profile store on a Django cache: the embedded default (locmem) for the demo and tests.
 
-Read-modify-write is not atomic across processes; use the Redis store in production.
+One cache entry a visitor holds the counters and the per-page views. Read-modify-write is not
+atomic across processes; use the Redis store in production.
 """
 
 from __future__ import annotations
@@ -21,28 +22,25 @@ class CacheProfileStore(ProfileStore):
 
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
              now: float) -> Profile:
-        profile_key = self.key(visitor_id, "p")
-        pages_key = self.key(visitor_id, "pages")
+        key = self.key(visitor_id, "p")
         try:
-            found = self.cache.get_many([profile_key, pages_key])
+            entry = self.cache.get(key) or {}
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
-        state = found.get(profile_key) or {}
-        pages = found.get(pages_key) or {}
+        state = entry.get("state") or {}
+        pages = entry.get("pages") or {}
         count = pages.get(page_key, 0) if page_key else 0
         state, count = self.advance(state, count, record_view=record_view, now=now,
                                     idle=get_setting("VISIT_IDLE_SECONDS"))
         if record_view:
-            updates = {profile_key: state}
             if page_key:
-                pages = dict(pages)
-                pages[page_key] = count
-                updates[pages_key] = pages
+                pages = {**pages, page_key: count}
             try:
-                self.cache.set_many(updates, timeout=get_setting("PROFILE_TTL"))
+                self.cache.set(key, {"state": state, "pages": pages},
+                               timeout=get_setting("PROFILE_TTL"))
             except Exception as exc:
                 raise StoreUnavailable(str(exc)) from exc
         return self.to_profile(state, count, record_view=record_view)
 
     def clear(self, visitor_id: str) -> None:
-        self.cache.delete_many([self.key(visitor_id, "p"), self.key(visitor_id, "pages")])
+        self.cache.delete(self.key(visitor_id, "p"))
