@@ -22,7 +22,7 @@ from wagtail.blocks.struct_block import StructBlockValidationError
 
 from .conditions import is_empty
 from .context import get_visitor
-from .decisions import Decision, decide, variant_predicate
+from .decisions import Decision, Program, cached_program, decide, variant_predicate, variant_program
 from .forms import ConditionFormField
 
 
@@ -165,13 +165,20 @@ class PersonalizedValue(blocks.StructValue):
     """
 
     raw_variants: list | None = None
+    #: True while the variants are still the stored data (set by ``PersonalizedBlock.to_python``).
+    stored: bool = False
 
     def _converted(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
         if type(value) is _Unconverted:
             value = self.block.child_blocks[key].to_python(value.raw)
-            dict.__setitem__(self, key, value)
+            self[key] = value
         return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key == "variants":
+            self.stored = False
+        super().__setitem__(key, value)
 
     def __getitem__(self, key: str) -> Any:
         return self._converted(key)
@@ -190,21 +197,26 @@ class PersonalizedValue(blocks.StructValue):
         return dict.get(self, "block_id") or ""
 
     def variant_items(self) -> list:
-        """The variants as ``decide`` reads them: stored dicts while the variants are still
-        unconverted (the usual case at render), converted variant values otherwise."""
-        if self.raw_variants is not None and type(dict.get(self, "variants")) is _Unconverted:
-            items = self.__dict__.get("_items")
-            if items is None:
-                items = self.__dict__["_items"] = [
-                    v for v in map(_item_value, self.raw_variants) if type(v) is dict]
-            return items
-        return self.get("variants") or []
+        """Stored variant dicts while unconverted (the usual case at render), else converted
+        variant values; both answer ``get``. Positions match the stored list."""
+        if self.stored:
+            return [_item_value(item) for item in self.raw_variants or ()]
+        return list(self.get("variants") or [])
 
-    def content_of(self, content: Any) -> Any:
-        """Convert a stored variant content (converted content passes through)."""
-        if self.raw_variants is not None and type(dict.get(self, "variants")) is _Unconverted:
-            return self.block.child_blocks["default"].to_python(content)
-        return content
+    def program(self) -> Program:
+        """The compiled variant tests (cached per block id while the stored variants match)."""
+        if self.stored:
+            program = cached_program(self.block_id, self.raw_variants)
+            if program is not None:
+                return program
+            return variant_program(self.block_id, self.raw_variants, self.variant_items())
+        return variant_program(self.block_id, None, self.variant_items())
+
+    def variant_content(self, position: int) -> Any:
+        if self.stored:
+            raw = _item_value(self.raw_variants[position])  # type: ignore[index]
+            return self.block.child_blocks["default"].to_python(raw.get("content"))
+        return self["variants"][position]["content"]
 
     def variant_named(self, name: str) -> Any:
         for variant in self.get("variants") or ():
@@ -266,7 +278,9 @@ class PersonalizedBlock(blocks.StructBlock):
             ("default", _Unconverted(value["default"]) if "default" in value
              else self.child_blocks["default"].get_default()),
         ))
-        result.raw_variants = variants if isinstance(variants, list) else []
+        if isinstance(variants, list):
+            result.raw_variants = variants
+            result.stored = True
         return result
 
     def bulk_to_python(self, values: list) -> list[PersonalizedValue]:

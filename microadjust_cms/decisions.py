@@ -12,17 +12,8 @@ from .conditions import Predicate, compile_condition
 logger = logging.getLogger("microadjust_cms.decisions")
 
 
-def variant_predicate(segment: str, condition: Any, slot: Any = None) -> Predicate:
-    """The compiled test for a variant: its segment (if any) and its condition.
-
-    ``slot`` (e.g. (block id, position)) names where the variant sits: the last test compiled
-    there is reused while its stored segment and condition compare equal, which is cheaper than
-    building a content key. Without a slot the key is the condition's ``repr``.
-    """
-    if slot is not None:
-        cached = _by_slot.get(slot)
-        if cached is not None and cached[0] == segment and cached[1] == condition:
-            return cached[2]
+def variant_predicate(segment: str, condition: Any) -> Predicate:
+    """The compiled test for a variant: its segment (if any) and its condition."""
     key = (segment, repr(condition))  # repr: stable for the same stored JSON
     predicate = _variant_predicates.get(key)
     if predicate is None:
@@ -35,15 +26,36 @@ def variant_predicate(segment: str, condition: Any, slot: Any = None) -> Predica
         if len(_variant_predicates) > 10000:
             _variant_predicates.clear()
         _variant_predicates[key] = predicate
-    if slot is not None:
-        if len(_by_slot) > 20000:
-            _by_slot.clear()
-        _by_slot[slot] = (segment, copy.deepcopy(condition), predicate)
     return predicate
 
 
 _variant_predicates: dict[tuple[str, str], Predicate] = {}
-_by_slot: dict[Any, tuple[str, Any, Predicate]] = {}
+
+#: A block's variant tests, cached per block id while its stored variants compare equal.
+Program = list[tuple[str, Predicate, int]]
+_programs: dict[str, tuple[Any, Program]] = {}
+
+
+def cached_program(block_id: str, stored: Any) -> Program | None:
+    """The block's program if its stored variants still compare equal to the cached copy: one
+    deep equality check replaces per-variant cache keys."""
+    cached = _programs.get(block_id)
+    if cached is not None and cached[0] == stored:
+        return cached[1]
+    return None
+
+
+def variant_program(block_id: str, stored: Any, variants: list) -> Program:
+    """(name, test, position) per variant, in order; cached when ``stored`` (the block's stored
+    variants) is given, not for values that come from a form (preview)."""
+    program = [(v.get("name") or "variant",
+                variant_predicate(v.get("segment") or "", v.get("condition")), position)
+               for position, v in enumerate(variants) if hasattr(v, "get")]
+    if stored is not None:
+        if len(_programs) > 10000:
+            _programs.clear()
+        _programs[block_id] = (copy.deepcopy(stored), program)
+    return program
 
 
 class Decision(NamedTuple):
@@ -56,17 +68,13 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
     a failing rule is false (logged where it failed).
 
-    ``value`` is a PersonalizedBlock value: its ``variant_items()`` are stored dicts or
-    converted variants (both answer ``get``) and ``content_of`` converts only the winner.
+    ``value`` is a PersonalizedBlock value: ``program()`` gives its compiled variant tests and
+    ``variant_content(position)`` converts only the winner's content.
     """
     results = visitor.results
-    block_id = value.block_id
-    for position, variant in enumerate(value.variant_items()):
-        name = variant.get("name") or "variant"
+    for name, predicate, position in value.program():
         if name == exclude:
             continue
-        predicate = variant_predicate(variant.get("segment") or "", variant.get("condition"),
-                                      (block_id, position))
         matched = results.get(predicate)
         if matched is None:
             try:
@@ -75,5 +83,5 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
                 logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
                 matched = False
         if matched:
-            return Decision(name, value.content_of(variant.get("content")), "match")
+            return Decision(name, value.variant_content(position), "match")
     return Decision("default", value["default"], "default")

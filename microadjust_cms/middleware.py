@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from .conf import get_setting
-from .context import VisitorContext
+from .context import VisitorContext, visitor_cookie_signer
 
 
 class VisitorContextMiddleware:
@@ -27,9 +27,9 @@ class VisitorContextMiddleware:
             patch_vary_headers(response, ("Cookie",))
             patch_cache_control(response, private=True)
         if visitor.issue_cookie and not visitor.simulated:
-            response.set_signed_cookie(
-                get_setting("COOKIE_NAME"), visitor.visitor_id,
-                salt=get_setting("COOKIE_SALT"), max_age=get_setting("COOKIE_MAX_AGE"),
+            response.set_cookie(
+                get_setting("COOKIE_NAME"), visitor_cookie_signer().sign(visitor.visitor_id),
+                max_age=get_setting("COOKIE_MAX_AGE"),
                 secure=get_setting("COOKIE_SECURE"), httponly=True,
                 samesite=get_setting("COOKIE_SAMESITE"))
         return response

@@ -4,7 +4,7 @@ import logging
 from unittest import mock
 
 import pytest
-from django.core.signing import get_cookie_signer
+from django.core.signing import Signer
 
 from microadjust_cms.context import counters
 
@@ -115,7 +115,7 @@ def test_bad_visitor_cookie_is_ignored_and_replaced(client, demo, cookie):
 
 
 def test_forged_visitor_cookie_is_replaced(client, demo):
-    forged = get_cookie_signer(salt="wrong-salt").sign("f" * 32)
+    forged = Signer(salt="wrong-salt").sign("f" * 32)
     client.cookies["ma_vid"] = forged
     response = client.get("/")
     assert response.status_code == 200
@@ -123,9 +123,15 @@ def test_forged_visitor_cookie_is_replaced(client, demo):
     assert new != forged and "f" * 32 not in new
 
 
+def test_valid_visitor_cookie_is_kept(client, demo):
+    client.cookies["ma_vid"] = Signer(salt="microadjust_cms.visitor").sign("a" * 32)
+    response = client.get("/")
+    assert "ma_vid" not in response.cookies
+    assert response.wsgi_request.visitor.visitor_id == "a" * 32
+
+
 def test_signed_but_malformed_id_is_replaced(client, demo):
-    signer = get_cookie_signer(salt="ma_vid" + "microadjust_cms.visitor")
-    client.cookies["ma_vid"] = signer.sign("../../etc/passwd")
+    client.cookies["ma_vid"] = Signer(salt="microadjust_cms.visitor").sign("../../etc/passwd")
     response = client.get("/")
     assert response.status_code == 200
     assert "ma_vid" in response.cookies
