@@ -10,10 +10,10 @@ from .blocks import body_blocks
 class HomePage(PersonalizedPreviewMixin, Page):
     body = StreamField(body_blocks(), blank=True)
     content_panels = Page.content_panels + [FieldPanel("body")]
-    template = "demo/home_page.html"
+    template = "demo/page.html"
 
 
 class ArticlePage(PersonalizedPreviewMixin, Page):
     body = StreamField(body_blocks(), blank=True)
     content_panels = Page.content_panels + [FieldPanel("body")]
-    template = "demo/article_page.html"
+    template = "demo/page.html"
