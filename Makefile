@@ -1,8 +1,9 @@
 # Two commands for a new user: `make demo` and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
-# Extra pip requirement, e.g. DJANGO="Django>=6.1,<6.2" to test another Django.
+# Extra pip requirements, e.g. DJANGO="Django>=6.1,<6.2" WAGTAIL="wagtail>=7.4,<7.5".
 DJANGO ?=
+WAGTAIL ?=
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -14,10 +15,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[demo]" $(if $(DJANGO),"$(DJANGO)")
+	$(BIN)/pip install --quiet -e ".[demo]" $(if $(DJANGO),"$(DJANGO)") $(if $(WAGTAIL),"$(WAGTAIL)")
 
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[test]" $(if $(DJANGO),"$(DJANGO)")
+	$(BIN)/pip install --quiet -e ".[test]" $(if $(DJANGO),"$(DJANGO)") $(if $(WAGTAIL),"$(WAGTAIL)")
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput
