@@ -203,3 +203,12 @@ def test_store_down_renders_defaults_and_is_logged_and_counted(client, demo, set
 def test_demo_on_real_redis(client, demo, redis_store):
     client.get("/")
     assert variants(client.get("/"))["fresh-content"] == "repeat-view"
+
+
+def test_logged_in_user_is_the_visitor(client, demo, django_user_model):
+    user = django_user_model.objects.create_user("reader", password="x")
+    client.force_login(user)
+    first = client.get("/")
+    assert first.wsgi_request.visitor.visitor_id == f"u{user.pk}"
+    assert "ma_vid" not in first.cookies  # the account identifies them, no cookie needed
+    assert variants(client.get("/"))["fresh-content"] == "repeat-view"
