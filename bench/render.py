@@ -49,6 +49,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from wagtail.models import Site  # noqa: E402
 
+from microadjust_cms.block_ids import as_saved  # noqa: E402
 from microadjust_cms.conf import get_setting  # noqa: E402
 from microadjust_cms.middleware import VisitorContextMiddleware  # noqa: E402
 from microadjust_cms.models import Segment  # noqa: E402
@@ -193,7 +194,8 @@ def setup_site():
     root = site.root_page
     pages = {}
     for slug, body in (("personalized", personalized), ("plain", plain)):
-        page = HomePage(title=f"Bench {slug}", slug=slug, body=body)
+        # Stored as the page editor stores it (each block through get_prep_value).
+        page = HomePage(title=f"Bench {slug}", slug=slug, body=as_saved(HomePage.body.field, body))
         root.add_child(instance=page)
         page.save_revision().publish()
         pages[slug] = HomePage.objects.get(pk=page.pk)

@@ -21,8 +21,17 @@ from wagtail import blocks
 from wagtail.blocks.struct_block import StructBlockValidationError
 
 from .conditions import is_empty
-from .context import get_visitor
-from .decisions import Decision, Program, cached_program, decide, variant_predicate, variant_program
+from .context import Adjustment, get_visitor
+from .decisions import (
+    Decision,
+    Program,
+    cached_program,
+    decide,
+    program_for_revision,
+    rules_revision,
+    variant_predicate,
+    variant_program,
+)
 from .forms import ConditionFormField
 
 
@@ -165,8 +174,13 @@ class PersonalizedValue(blocks.StructValue):
     """
 
     raw_variants: list | None = None
-    #: True while the variants are still the stored data (set by ``PersonalizedBlock.to_python``).
-    stored: bool = False
+    #: The stored rules revision (see ``decisions.rules_revision``), when the block was saved.
+    rules_revision: str = ""
+
+    @property
+    def stored(self) -> bool:
+        """True while the variants are still the stored data (nothing converted or replaced)."""
+        return type(dict.get(self, "variants")) is _Unconverted and self.raw_variants is not None
 
     def _converted(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
@@ -174,11 +188,6 @@ class PersonalizedValue(blocks.StructValue):
             value = self.block.child_blocks[key].to_python(value.raw)
             self[key] = value
         return value
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        if key == "variants":
-            self.stored = False
-        super().__setitem__(key, value)
 
     def __getitem__(self, key: str) -> Any:
         return self._converted(key)
@@ -206,6 +215,8 @@ class PersonalizedValue(blocks.StructValue):
     def program(self) -> Program:
         """The compiled variant tests (cached per block id while the stored variants match)."""
         if self.stored:
+            if self.rules_revision:
+                return program_for_revision(self.block_id, self.rules_revision, self.variant_items)
             program = cached_program(self.block_id, self.raw_variants)
             if program is not None:
                 return program
@@ -280,8 +291,22 @@ class PersonalizedBlock(blocks.StructBlock):
         ))
         if isinstance(variants, list):
             result.raw_variants = variants
-            result.stored = True
+            revision = value.get("rules_rev")
+            if isinstance(revision, str):
+                result.rules_revision = revision
         return result
+
+    def get_prep_value(self, value: Any) -> dict:
+        """Stored form, plus ``rules_rev``: the checksum that keys the compiled program."""
+        prepared = super().get_prep_value(value)
+        variants = [_item_value(item) for item in prepared.get("variants") or ()]
+        prepared["rules_rev"] = rules_revision(variants)
+        return prepared
+
+    def normalize(self, value: Any) -> Any:
+        if isinstance(value, dict) and not isinstance(value, blocks.StructValue):
+            value = {k: v for k, v in value.items() if k in self.child_blocks}
+        return super().normalize(value)
 
     def bulk_to_python(self, values: list) -> list[PersonalizedValue]:
         return [self.to_python(value) for value in values]
@@ -303,11 +328,16 @@ class PersonalizedBlock(blocks.StructBlock):
         if request is None:  # no request (e.g. search indexing): everybody gets the default
             html = self.child_blocks["default"].render(value["default"], context=context)
             return wrap(value.block_id, "default", html)
-        visitor = get_visitor(request)
-        page = (context or {}).get("page")
-        if page is not None:
-            visitor.set_page(page)
-        return value.render_for(visitor, context)
+        visitor = request.__dict__.get("visitor") or get_visitor(request)
+        if visitor.page_key is None:
+            page = context.get("page")  # type: ignore[union-attr]
+            if page is not None:
+                visitor.set_page(page)
+        decision = decide(value, visitor)
+        block_id = value.block_id
+        visitor.adjustments.append(Adjustment(block_id, decision.variant, decision.reason))
+        html = self.child_blocks["default"].render(decision.content, context=context)
+        return wrap(block_id, decision.variant, html)
 
     class Meta:
         value_class = PersonalizedValue

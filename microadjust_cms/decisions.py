@@ -4,6 +4,8 @@ all call ``decide`` so a visitor sees the same variant whichever path renders th
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 from typing import Any, NamedTuple
 
@@ -34,6 +36,30 @@ _variant_predicates: dict[tuple[str, str], Predicate] = {}
 #: A block's variant tests, cached per block id while its stored variants compare equal.
 Program = list[tuple[str, Predicate, int]]
 _programs: dict[str, tuple[Any, Program]] = {}
+
+
+def rules_revision(variants: Any) -> str:
+    """A checksum of what decides (names, segments, conditions), stored with the block when it
+    is saved: the compiled program is then found by (block id, revision) with no comparison."""
+    rules = [[v.get("name"), v.get("segment") or "", v.get("condition") or {}]
+             for v in variants if hasattr(v, "get")]
+    encoded = json.dumps(rules, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(encoded.encode()).hexdigest()[:16]
+
+
+def program_for_revision(block_id: str, revision: str, variants: Any) -> Program:
+    """The program of a saved block revision (compiled on first use, then one dict lookup)."""
+    key = (block_id, revision)
+    program = _programs_by_revision.get(key)
+    if program is None:
+        program = variant_program(block_id, None, variants() if callable(variants) else variants)
+        if len(_programs_by_revision) > 10000:
+            _programs_by_revision.clear()
+        _programs_by_revision[key] = program
+    return program
+
+
+_programs_by_revision: dict[tuple[str, str], Program] = {}
 
 
 def cached_program(block_id: str, stored: Any) -> Program | None:

@@ -185,3 +185,48 @@ def test_repeated_block_ids_are_renewed_when_a_revision_is_saved(demo):
     ids = [child.value.block_id for child in home.body if child.block_type.startswith("personalized")]
     assert len(ids) == len(set(ids))
     assert ids.count("mobile-banner") == 1  # the first keeps its id
+
+
+def test_saved_blocks_carry_a_rules_revision_that_follows_their_conditions(demo, client):
+    """Pages saved through the blocks store ``rules_rev``; decisions follow an edited rule."""
+    from microadjust_cms.block_ids import as_saved
+    from project.demo.models import HomePage
+
+    from .conftest import MOBILE_UA
+    from .helpers import variants
+
+    home = HomePage.objects.get()
+    banner = next(c for c in home.body.raw_data if c["type"] == "personalized_banner")
+    first_revision = banner["value"]["rules_rev"]
+    assert len(first_revision) == 16
+    assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "mobile"
+
+    raw = json.loads(json.dumps(list(home.body.raw_data)))
+    edited = next(c for c in raw if c["type"] == "personalized_banner")
+    edited["value"]["variants"][0]["value"]["condition"] = {
+        "signal": "device", "op": "eq", "value": "tablet"}
+    home.body = as_saved(HomePage.body.field, raw)
+    home.save_revision().publish()
+    stored = next(c for c in HomePage.objects.get().body.raw_data
+                  if c["type"] == "personalized_banner")
+    assert stored["value"]["rules_rev"] != first_revision
+    assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "default"
+
+
+def test_blocks_stored_without_a_revision_still_follow_edits(demo, client):
+    """Raw data written around the blocks (no ``rules_rev``) is compared, never trusted."""
+    from project.demo.models import HomePage
+
+    from .conftest import MOBILE_UA
+    from .helpers import variants
+
+    home = HomePage.objects.get()
+    raw = json.loads(json.dumps(list(home.body.raw_data)))
+    banner = next(c for c in raw if c["type"] == "personalized_banner")
+    del banner["value"]["rules_rev"]
+    HomePage.objects.filter(pk=home.pk).update(body=raw)
+    assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "mobile"
+    banner["value"]["variants"][0]["value"]["condition"] = {
+        "signal": "device", "op": "eq", "value": "tablet"}
+    HomePage.objects.filter(pk=home.pk).update(body=raw)
+    assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "default"

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from wagtail.models import Page, Site
 
+from microadjust_cms.block_ids import as_saved
 from microadjust_cms.models import Segment
 from project.demo.models import ArticlePage, HomePage
 
@@ -99,10 +100,12 @@ class Command(BaseCommand):
         root = Page.get_first_root_node()
         home = HomePage.objects.first()
         if home is None:
-            home = HomePage(title="Home", slug="home-demo", body=home_body())
+            home = HomePage(title="Home", slug="home-demo",
+                            body=as_saved(HomePage.body.field, home_body()))
             root.add_child(instance=home)
             home.save_revision().publish()
-            article = ArticlePage(title="An article", slug="article", body=article_body())
+            article = ArticlePage(title="An article", slug="article",
+                                  body=as_saved(ArticlePage.body.field, article_body()))
             home.add_child(instance=article)
             article.save_revision().publish()
         Site.objects.update_or_create(is_default_site=True, defaults={
