@@ -14,8 +14,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.html import conditional_escape, escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import escape
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from wagtail import blocks
 from wagtail.blocks.struct_block import StructBlockValidationError
@@ -146,7 +146,8 @@ def _wrapper_start(block_id: str, variant: str) -> str:
 
 def wrap(block_id: str, variant: str, html: str) -> SafeString:
     """The element the tracker finds: ``data-ma-block`` and ``data-ma-variant`` (escaped)."""
-    return mark_safe(_wrapper_start(block_id, variant) + conditional_escape(html) + "</div>")
+    inner = html.__html__() if hasattr(html, "__html__") else escape(html)
+    return SafeString(_wrapper_start(block_id, variant) + inner + "</div>")
 
 
 class _Unconverted:
