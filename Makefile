@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install install-test lint bench clean
+.PHONY: demo test install install-test bench bench-instructions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python bench/render.py
+
+bench-instructions: install-test
+	$(BIN)/python bench/render_instructions.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
