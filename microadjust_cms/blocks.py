@@ -29,7 +29,6 @@ from .decisions import (
     decide,
     program_for_revision,
     rules_revision,
-    variant_predicate,
     variant_program,
 )
 from .forms import ConditionFormField
@@ -107,11 +106,6 @@ class SegmentChoiceBlock(blocks.FieldBlock):
         icon = "group"
 
 
-class VariantValue(blocks.StructValue):
-    def matches(self, visitor: Any) -> bool:
-        return variant_predicate(self.get("segment") or "", self.get("condition"))(visitor)
-
-
 class VariantBlock(blocks.StructBlock):
     def __init__(self, content_block: blocks.Block, **kwargs: Any) -> None:
         super().__init__([
@@ -134,7 +128,6 @@ class VariantBlock(blocks.StructBlock):
         return value
 
     class Meta:
-        value_class = VariantValue
         icon = "user"
         form_classname = "ma-variant"
 
@@ -230,21 +223,17 @@ class PersonalizedValue(blocks.StructValue):
             return self.block.child_blocks["default"].to_python(raw.get("content"))
         return self["variants"][position]["content"]
 
-    def variant_named(self, name: str) -> Any:
-        for variant in self.get("variants") or ():
-            if variant.get("name") == name:
-                return variant
-        return None
-
     def decide(self, visitor: Any, *, exclude: str | None = None) -> Decision:
         return decide(self, visitor, exclude=exclude)
 
     def render_for(self, visitor: Any, context: dict | None = None,
-                   decision: Decision | None = None) -> str:
-        decision = decision or self.decide(visitor)
-        visitor.record_adjustment(self.block_id, decision.variant, decision.reason)
+                   decision: Decision | None = None) -> SafeString:
+        """Decide (unless told), record the adjustment, render the content in its wrapper."""
+        decision = decision or decide(self, visitor)
+        block_id = self.block_id
+        visitor.adjustments.append(Adjustment(block_id, decision.variant, decision.reason))
         html = self.block.child_blocks["default"].render(decision.content, context=context)
-        return wrap(self.block_id, decision.variant, html)
+        return wrap(block_id, decision.variant, html)
 
 
 class PersonalizedBlock(blocks.StructBlock):
@@ -334,11 +323,7 @@ class PersonalizedBlock(blocks.StructBlock):
             page = context.get("page")  # type: ignore[union-attr]
             if page is not None:
                 visitor.set_page(page)
-        decision = decide(value, visitor)
-        block_id = value.block_id
-        visitor.adjustments.append(Adjustment(block_id, decision.variant, decision.reason))
-        html = self.child_blocks["default"].render(decision.content, context=context)
-        return wrap(block_id, decision.variant, html)
+        return value.render_for(visitor, context)
 
     class Meta:
         value_class = PersonalizedValue
