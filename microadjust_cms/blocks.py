@@ -207,7 +207,8 @@ class PersonalizedValue(blocks.StructValue):
         return list(self.get("variants") or [])
 
     def program(self) -> Program:
-        """The compiled variant tests (cached per block id while the stored variants match)."""
+        """The compiled variant tests: found by (block id, stored rules revision); blocks stored
+        without a revision are compared with the cached copy; form values are compiled as is."""
         if self.stored:
             if self.rules_revision:
                 return program_for_revision(self.block_id, self.rules_revision, self.variant_items)
