@@ -21,7 +21,7 @@ from wagtail import blocks
 from wagtail.blocks.struct_block import StructBlockValidationError
 
 from .conditions import is_empty
-from .context import Adjustment, get_visitor
+from .context import get_visitor
 from .decisions import (
     Decision,
     Program,
@@ -32,6 +32,7 @@ from .decisions import (
     variant_program,
 )
 from .forms import ConditionFormField
+from .segments import segment_choices
 
 
 class ConditionBlock(blocks.FieldBlock):
@@ -74,19 +75,13 @@ class ConditionBlock(blocks.FieldBlock):
         default = {}
 
 
-def segment_block_choices() -> list[tuple[str, str]]:
-    from .segments import segment_choices
-
-    return segment_choices()
-
-
 class SegmentChoiceBlock(blocks.FieldBlock):
     """Pick a rule segment by slug. Stored as the slug, so render needs no SQL; the choices
     are read only when an editor's form is built or validated."""
 
     def __init__(self, required: bool = False, help_text: str | None = None, **kwargs: Any):
         self.field = forms.ChoiceField(
-            choices=lambda: [("", "---------")] + segment_block_choices(),
+            choices=lambda: [("", "---------")] + segment_choices(),
             required=required, help_text=help_text)
         super().__init__(**kwargs)
 
@@ -232,7 +227,7 @@ class PersonalizedValue(blocks.StructValue):
         """Decide (unless told), record the adjustment, render the content in its wrapper."""
         decision = decision or decide(self, visitor)
         block_id = self.block_id
-        visitor.adjustments.append(Adjustment(block_id, decision.variant, decision.reason))
+        visitor.record_adjustment(block_id, decision.variant, decision.reason)
         html = self.block.child_blocks["default"].render(decision.content, context=context)
         return wrap(block_id, decision.variant, html)
 

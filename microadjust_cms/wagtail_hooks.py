@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from django.templatetags.static import static
 from django.urls import include, path
-from django.utils.html import format_html
 from wagtail import hooks
 from wagtail.admin.panels import FieldPanel
 from wagtail.snippets.models import register_snippet
@@ -38,17 +36,6 @@ register_snippet(SegmentViewSet)
 def register_admin_urls():
     urls = [path("signals.json", admin_views.signal_catalogue, name="signals")]
     return [path("microadjust/", include((urls, "microadjust_admin"), namespace="microadjust_admin"))]
-
-
-@hooks.register("insert_global_admin_css")
-def editor_css():
-    return format_html('<link rel="stylesheet" href="{}">',
-                       static("microadjust_cms/css/condition-editor.css"))
-
-
-@hooks.register("insert_global_admin_js")
-def editor_js():
-    return format_html('<script src="{}"></script>', static("microadjust_cms/js/condition-editor.js"))
 
 
 @hooks.register("before_serve_page")

@@ -230,3 +230,10 @@ def test_blocks_stored_without_a_revision_still_follow_edits(demo, client):
         "signal": "device", "op": "eq", "value": "tablet"}
     HomePage.objects.filter(pk=home.pk).update(body=raw)
     assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "default"
+
+
+def test_page_editor_loads_the_condition_editor_assets_once(demo, admin_client):
+    """The widget's media brings the editor's script and styles into StreamField forms."""
+    html = admin_client.get(f"/admin/pages/{demo['home'].pk}/edit/").content.decode()
+    assert html.count("microadjust_cms/js/condition-editor.js") == 1
+    assert html.count("microadjust_cms/css/condition-editor.css") == 1

@@ -64,28 +64,31 @@ def tag_rule(values: dict[str, Any]) -> dict:
     return rule
 
 
+def _predicate_and_name(values: dict[str, Any]) -> tuple[Any, str]:
+    condition = tag_rule(values)
+    name = values.get("name") or "tag:" + (
+        values.get("segment") or f"{condition['signal']}.{condition['op']}")
+    return compile_condition(condition), str(name)  # invalid → never, and logged
+
+
 class IfVisitorNode(Node):
     def __init__(self, kwargs: dict[str, FilterExpression], nodelist_true: NodeList,
-                 nodelist_false: NodeList) -> None:
+                 nodelist_false: NodeList, literal: dict[str, Any] | None) -> None:
         self.kwargs = kwargs
         self.nodelist_true = nodelist_true
         self.nodelist_false = nodelist_false
-
-    def _condition(self, values: dict[str, Any]) -> dict:
-        return tag_rule(values)
+        # All-literal arguments: the test is compiled once, with the template.
+        self.fixed = _predicate_and_name(literal) if literal is not None else None
 
     def render(self, context: template.Context) -> SafeString:
         request = context.get("request")
-        values = {k: v.resolve(context) for k, v in self.kwargs.items()}
         matched = False
         if request is not None:
+            predicate, name = self.fixed or _predicate_and_name(
+                {k: v.resolve(context) for k, v in self.kwargs.items()})
             visitor = get_visitor(request)
-            condition = self._condition(values)
-            predicate = compile_condition(condition)  # invalid → never, and logged
             matched = predicate(visitor)
-            name = values.get("name") or "tag:" + (
-                values.get("segment") or f"{condition['signal']}.{condition['op']}")
-            visitor.record_adjustment(str(name), "match" if matched else "else")
+            visitor.record_adjustment(name, "match" if matched else "else")
         nodelist = self.nodelist_true if matched else self.nodelist_false
         return nodelist.render(context)
 
@@ -124,7 +127,8 @@ def do_ifvisitor(parser: Parser, token: Token) -> IfVisitorNode:
         parser.delete_first_token()
     else:
         nodelist_false = NodeList()
-    return IfVisitorNode(kwargs, nodelist_true, nodelist_false)
+    all_literal = len(literal) == len(kwargs)
+    return IfVisitorNode(kwargs, nodelist_true, nodelist_false, literal if all_literal else None)
 
 
 @register.simple_tag(takes_context=True)
