@@ -41,6 +41,15 @@ def items(group: Locator) -> Locator:
     return group.locator(":scope > .ma-group__items")
 
 
+def group_mode(group: Locator) -> Locator:
+    """The group's own "Match all of / any of" select (not a nested group's)."""
+    return group.locator(":scope > .ma-group__header .ma-group__mode")
+
+
+def group_negate(group: Locator) -> Locator:
+    return group.locator(":scope > .ma-group__header .ma-group__negate input")
+
+
 def own_rules(group: Locator) -> Locator:
     return items(group).locator(":scope > .ma-rule")
 
@@ -132,12 +141,12 @@ def test_segment_condition_built_in_the_editor_is_saved_and_rebuilt(admin_page: 
     # The edit view rebuilds the same tree from the stored JSON.
     page.goto(SEGMENT_EDIT_URL.format(pk=segment.pk))
     root = root_group(page)
-    expect(root.locator(":scope > .ma-group__header .ma-group__mode")).to_have_value("all")
+    expect(group_mode(root)).to_have_value("all")
     expect(own_rules(root)).to_have_count(1)
     expect_rule(own_rules(root).first, "visit_count", "gte", "3")
     expect(own_groups(root)).to_have_count(1)
     nested = own_groups(root).first
-    expect(nested.locator(":scope > .ma-group__header .ma-group__mode")).to_have_value("any")
+    expect(group_mode(nested)).to_have_value("any")
     expect(own_rules(nested)).to_have_count(2)
     expect_rule(own_rules(nested).nth(0), "device", "eq", "mobile")
     expect_rule(own_rules(nested).nth(1), "device", "eq", "tablet")
@@ -162,8 +171,8 @@ def test_every_kind_of_value_round_trips(admin_page: Page):
     page.locator("#id_name").fill("Weekend promo")
     page.locator("#id_slug").fill("weekend-promo")
     root = root_group(page)
-    root.locator(":scope > .ma-group__header .ma-group__negate input").check()
-    root.locator(":scope > .ma-group__header .ma-group__mode").select_option("any")
+    group_negate(root).check()
+    group_mode(root).select_option("any")
 
     hour = add_rule(root)
     set_rule(hour, "Hour of day", "is between")
@@ -197,8 +206,8 @@ def test_every_kind_of_value_round_trips(admin_page: Page):
 
     page.goto(SEGMENT_EDIT_URL.format(pk=segment.pk))
     root = root_group(page)
-    expect(root.locator(":scope > .ma-group__header .ma-group__negate input")).to_be_checked()
-    expect(root.locator(":scope > .ma-group__header .ma-group__mode")).to_have_value("any")
+    expect(group_negate(root)).to_be_checked()
+    expect(group_mode(root)).to_have_value("any")
     rules = own_rules(root)
     expect(rules).to_have_count(5)
     expect(rules.nth(0).locator(".ma-rule__value").nth(0)).to_have_value("9")
