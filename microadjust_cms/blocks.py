@@ -25,11 +25,11 @@ from .context import get_visitor
 from .decisions import (
     Decision,
     Program,
-    cached_program,
+    compile_program,
     decide,
     program_for_revision,
+    program_for_stored,
     rules_revision,
-    variant_program,
 )
 from .forms import ConditionFormField
 from .segments import segment_choices
@@ -204,14 +204,11 @@ class PersonalizedValue(blocks.StructValue):
     def program(self) -> Program:
         """The compiled variant tests: found by (block id, stored rules revision); blocks stored
         without a revision are compared with the cached copy; form values are compiled as is."""
-        if self.stored:
-            if self.rules_revision:
-                return program_for_revision(self.block_id, self.rules_revision, self.variant_items)
-            program = cached_program(self.block_id, self.raw_variants)
-            if program is not None:
-                return program
-            return variant_program(self.block_id, self.raw_variants, self.variant_items())
-        return variant_program(self.block_id, None, self.variant_items())
+        if not self.stored:
+            return compile_program(self.variant_items())
+        if self.rules_revision:
+            return program_for_revision(self.block_id, self.rules_revision, self.variant_items)
+        return program_for_stored(self.block_id, self.raw_variants, self.variant_items)
 
     def variant_content(self, position: int) -> Any:
         if self.stored:

@@ -7,11 +7,23 @@ import copy
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .conditions import Predicate, compile_condition
 
 logger = logging.getLogger("microadjust_cms.decisions")
+
+
+#: Process-wide caches; each is emptied when it grows past this (edited blocks leave garbage).
+CACHE_LIMIT = 10000
+
+
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) > CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def variant_predicate(segment: str, condition: Any) -> Predicate:
@@ -25,17 +37,21 @@ def variant_predicate(segment: str, condition: Any) -> Predicate:
                 return segment in visitor.segments and rule(visitor)
         else:
             predicate = rule
-        if len(_variant_predicates) > 10000:
-            _variant_predicates.clear()
-        _variant_predicates[key] = predicate
+        _remember(_variant_predicates, key, predicate)
     return predicate
 
 
-_variant_predicates: dict[tuple[str, str], Predicate] = {}
-
-#: A block's variant tests, cached per block id while its stored variants compare equal.
+#: (name, test, position) per variant, in order.
 Program = list[tuple[str, Predicate, int]]
-_programs: dict[str, tuple[Any, Program]] = {}
+_variant_predicates: dict[tuple[str, str], Predicate] = {}
+_programs_by_revision: dict[tuple[str, str], Program] = {}
+_programs_by_stored: dict[str, tuple[Any, Program]] = {}
+
+
+def compile_program(variants: list) -> Program:
+    return [(v.get("name") or "variant",
+             variant_predicate(v.get("segment") or "", v.get("condition")), position)
+            for position, v in enumerate(variants) if hasattr(v, "get")]
 
 
 def rules_revision(variants: Any) -> str:
@@ -47,40 +63,24 @@ def rules_revision(variants: Any) -> str:
     return hashlib.sha1(encoded.encode()).hexdigest()[:16]
 
 
-def program_for_revision(block_id: str, revision: str, variants: Any) -> Program:
+def program_for_revision(block_id: str, revision: str,
+                         variants: Callable[[], list]) -> Program:
     """The program of a saved block revision (compiled on first use, then one dict lookup)."""
-    key = (block_id, revision)
-    program = _programs_by_revision.get(key)
+    program = _programs_by_revision.get((block_id, revision))
     if program is None:
-        program = variant_program(block_id, None, variants() if callable(variants) else variants)
-        if len(_programs_by_revision) > 10000:
-            _programs_by_revision.clear()
-        _programs_by_revision[key] = program
+        program = _remember(_programs_by_revision, (block_id, revision),
+                            compile_program(variants()))
     return program
 
 
-_programs_by_revision: dict[tuple[str, str], Program] = {}
-
-
-def cached_program(block_id: str, stored: Any) -> Program | None:
-    """The block's program if its stored variants still compare equal to the cached copy: one
-    deep equality check replaces per-variant cache keys."""
-    cached = _programs.get(block_id)
+def program_for_stored(block_id: str, stored: list, variants: Callable[[], list]) -> Program:
+    """For stored data without a revision (written around the blocks): reused while the stored
+    variants compare equal to the cached copy, never trusted blindly."""
+    cached = _programs_by_stored.get(block_id)
     if cached is not None and cached[0] == stored:
         return cached[1]
-    return None
-
-
-def variant_program(block_id: str, stored: Any, variants: list) -> Program:
-    """(name, test, position) per variant, in order; cached when ``stored`` (the block's stored
-    variants) is given, not for values that come from a form (preview)."""
-    program = [(v.get("name") or "variant",
-                variant_predicate(v.get("segment") or "", v.get("condition")), position)
-               for position, v in enumerate(variants) if hasattr(v, "get")]
-    if stored is not None:
-        if len(_programs) > 10000:
-            _programs.clear()
-        _programs[block_id] = (copy.deepcopy(stored), program)
+    program = compile_program(variants())
+    _remember(_programs_by_stored, block_id, (copy.deepcopy(stored), program))
     return program
 
 
