@@ -24,7 +24,6 @@ class _SegmentCache:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.predicates: dict[str, Predicate] | None = None
-        self.labels: list[tuple[str, str]] = []
         self.generation: Any = None
         self.checked = 0.0
 
@@ -54,9 +53,8 @@ class _SegmentCache:
     def _reload(self) -> None:
         from .models import Segment
 
-        rows = list(Segment.objects.order_by("name").values_list("slug", "name", "condition"))
-        self.predicates = {slug: compile_condition(cond) for slug, _name, cond in rows}
-        self.labels = [(slug, name) for slug, name, _cond in rows]
+        rows = Segment.objects.values_list("slug", "condition")
+        self.predicates = {slug: compile_condition(condition) for slug, condition in rows}
 
     def invalidate(self) -> None:
         """Called after an editor saves or deletes a segment (any process sees it soon)."""
