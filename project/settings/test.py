@@ -1,6 +1,7 @@
 """Tests: SQLite by default, PostgreSQL when DATABASE_URL is set (CI sets it)."""
 
 import os
+import tempfile
 
 import dj_database_url
 
@@ -11,7 +12,15 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if os.environ.get("DATABASE_URL"):
     DATABASES = {"default": dj_database_url.config()}
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    # A file, not ":memory:": the browser tests' live server answers requests on several threads
+    # at once (Wagtail's editing-session pings), and an in-memory database is one connection
+    # shared between them, which SQLite rejects ("bad parameter or other API misuse").
+    DATABASES = {"default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": ":memory:",
+        "TEST": {"NAME": os.path.join(tempfile.gettempdir(),
+                                      f"microadjust-test-{os.getpid()}.sqlite3")},
+    }}
 # The Redis used by tests that need the real server (never the production database).
 MICROADJUST_TEST_REDIS_URL = os.environ.get("MICROADJUST_TEST_REDIS_URL",
                                             "redis://127.0.0.1:6379/15")
