@@ -2,8 +2,11 @@
 
 Wall time on a shared 2-core machine moves by a few percent from run to run; instruction counts
 do not, so this is the ruler for small render-path changes. Each case runs in its own process
-under ``valgrind --tool=callgrind`` with collection switched on only around N requests (after
-the same setup and warm-up as ``render.py``); the ratio is a/b of instructions per request.
+under ``valgrind --tool=callgrind`` with collection switched on around each of N requests and
+off while the garbage collector runs between them, as ``render.py`` times requests but not its
+``gc.collect()`` between them (same setup and warm-up). A third run switches collection on and
+off with no request in between; its count is taken off both cases. The ratio is a/b of
+instructions per request.
 
     .venv/bin/python bench/render_instructions.py [--requests 40] [--out PATH]
 
@@ -44,10 +47,14 @@ def child(case: str, requests: int) -> None:
     gc.collect()
     gc.freeze()
     control = ["callgrind_control", "-i"]
-    subprocess.run([*control, "on", str(os.getpid())], check=True, capture_output=True)
+    pid = str(os.getpid())
+    # As in render.py: the collector runs between requests, outside what is counted.
     for _ in range(requests):
-        client.get(urls[case])
-    subprocess.run([*control, "off", str(os.getpid())], check=True, capture_output=True)
+        subprocess.run([*control, "on", pid], check=True, capture_output=True)
+        if case != "idle":  # "idle" counts what switching collection on and off costs
+            client.get(urls[case])
+        subprocess.run([*control, "off", pid], check=True, capture_output=True)
+        gc.collect()
 
 
 def count(case: str, requests: int, workdir: str) -> int:
@@ -66,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "render_instructions.json")
-    parser.add_argument("--child", choices=["a", "b"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["a", "b", "idle"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args.child, args.requests)
@@ -75,15 +82,18 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("valgrind is needed: apt-get install valgrind")
     with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(2) as pool:
         # Both cases at once (one valgrind process each, two cores); counts don't interfere.
-        futures = {case: pool.submit(count, case, args.requests, workdir) for case in ("a", "b")}
+        futures = {case: pool.submit(count, case, args.requests, workdir)
+                   for case in ("a", "b", "idle")}
         totals = {case: future.result() for case, future in futures.items()}
-    per_request = {case: total / args.requests for case, total in totals.items()}
+    idle = totals.pop("idle")
+    per_request = {case: (total - idle) / args.requests for case, total in totals.items()}
     ratio = per_request["a"] / per_request["b"]
     result = {
         "benchmark": "render_instructions",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "requests_per_case": args.requests,
         "instructions_per_request": {k: round(v) for k, v in per_request.items()},
+        "toggle_overhead_per_request": round(idle / args.requests),
         "a_over_b": round(ratio, 4),
         "budget": "a/b <= 1.10",
         "pass": ratio <= 1.10,

@@ -138,20 +138,54 @@ def wrap(block_id: str, variant: str, html: str) -> SafeString:
     return SafeString(_wrapper_start(block_id, variant) + inner + "</div>")
 
 
-class _Unconverted:
-    """A child value still in its stored form: rendering converts only the chosen content."""
+class _Pending:
+    """Marks a child of a loaded value still in its stored form (kept in ``_stored``):
+    rendering converts only the chosen content."""
 
-    __slots__ = ("raw",)
+    __slots__ = ()
 
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
+    def __repr__(self) -> str:
+        return "<not converted yet>"
+
+
+_PENDING = _Pending()
 
 
 def _item_value(item: Any) -> Any:
-    """ListBlock items are stored as {"type": "item", "value": ..., "id": ...} (or bare)."""
+    """A stored variant's fields: compact items are the fields themselves (plus "id"); items
+    saved before that are ListBlock's {"type": "item", "value": ..., "id": ...}."""
     if isinstance(item, dict) and item.get("type") == "item" and "value" in item:
         return item["value"]
     return item
+
+
+#: Variant fields left out of the stored form when empty.
+_OMITTED_WHEN_EMPTY = ("segment", "condition")
+
+
+def _compact_variant(item: Any) -> Any:
+    """One variant as stored: its fields and list item id in one flat dict, an empty segment or
+    condition left out. Every page view parses every variant, so fewer JSON objects is faster
+    (about a fifth of the parse time of a block with three variants)."""
+    value = _item_value(item)
+    if not isinstance(value, dict):
+        return item
+    stored = {key: field for key, field in value.items()
+              if field or key not in _OMITTED_WHEN_EMPTY}
+    if isinstance(item, dict) and item.get("id"):
+        stored["id"] = item["id"]
+    return stored
+
+
+def _list_block_items(items: Any) -> Any:
+    """Stored variants in ListBlock's item format (compact items keep their ids), for
+    ``ListBlock.to_python``: the admin and comments need the ids to stay stable."""
+    if not isinstance(items, list):
+        return items
+    return [{"type": "item", "value": {k: v for k, v in item.items() if k != "id"},
+             "id": item["id"]}
+            if isinstance(item, dict) and "type" not in item and item.get("id") else item
+            for item in items]
 
 
 class PersonalizedValue(blocks.StructValue):
@@ -163,18 +197,23 @@ class PersonalizedValue(blocks.StructValue):
     """
 
     raw_variants: list | None = None
+    #: The stored value this one was loaded from (children marked ``_PENDING`` are in it).
+    _stored: dict = {}  # noqa: RUF012 (never mutated; replaced per instance)
     #: The stored rules revision (see ``decisions.rules_revision``), when the block was saved.
     rules_revision: str = ""
 
     @property
     def stored(self) -> bool:
         """True while the variants are still the stored data (nothing converted or replaced)."""
-        return type(dict.get(self, "variants")) is _Unconverted and self.raw_variants is not None
+        return dict.get(self, "variants") is _PENDING and self.raw_variants is not None
 
     def _converted(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
-        if type(value) is _Unconverted:
-            value = self.block.child_blocks[key].to_python(value.raw)
+        if value is _PENDING:
+            raw = self._stored[key]
+            if key == "variants":
+                raw = _list_block_items(raw)
+            value = self.block.child_blocks[key].to_python(raw)
             self[key] = value
         return value
 
@@ -204,16 +243,19 @@ class PersonalizedValue(blocks.StructValue):
     def program(self) -> Program:
         """The compiled variant tests: found by (block id, stored rules revision); blocks stored
         without a revision are compared with the cached copy; form values are compiled as is."""
-        if not self.stored:
-            return compile_program(self.variant_items())
-        if self.rules_revision:
-            return program_for_revision(self.block_id, self.rules_revision, self.variant_items)
-        return program_for_stored(self.block_id, self.raw_variants, self.variant_items)
+        if self.raw_variants is not None and dict.get(self, "variants") is _PENDING:
+            revision = self.rules_revision
+            if revision:
+                return program_for_revision(dict.get(self, "block_id") or "", revision,
+                                            self.variant_items)
+            return program_for_stored(self.block_id, self.raw_variants, self.variant_items)
+        return compile_program(self.variant_items())
 
     def variant_content(self, position: int) -> Any:
-        if self.stored:
-            raw = _item_value(self.raw_variants[position])  # type: ignore[index]
-            return self.block.child_blocks["default"].to_python(raw.get("content"))
+        raw = self.raw_variants
+        if raw is not None and dict.get(self, "variants") is _PENDING:
+            content = _item_value(raw[position]).get("content")
+            return self.block.child_blocks["default"].to_python(content)
         return self["variants"][position]["content"]
 
     def decide(self, visitor: Any, *, exclude: str | None = None) -> Decision:
@@ -222,11 +264,11 @@ class PersonalizedValue(blocks.StructValue):
     def render_for(self, visitor: Any, context: dict | None = None,
                    decision: Decision | None = None) -> SafeString:
         """Decide (unless told), record the adjustment, render the content in its wrapper."""
-        decision = decision or decide(self, visitor)
-        block_id = self.block_id
-        visitor.record_adjustment(block_id, decision.variant, decision.reason)
-        html = self.block.child_blocks["default"].render(decision.content, context=context)
-        return wrap(block_id, decision.variant, html)
+        variant, content, reason = decision or decide(self, visitor)
+        block_id = dict.get(self, "block_id") or ""
+        visitor.record_adjustment(block_id, variant, reason)
+        html = self.block.child_blocks["default"].render(content, context=context)
+        return wrap(block_id, variant, html)
 
 
 class PersonalizedBlock(blocks.StructBlock):
@@ -264,14 +306,17 @@ class PersonalizedBlock(blocks.StructBlock):
         if not block_id:
             digest = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode())
             block_id = digest.hexdigest()[:12]
+        # Built key by key: StructValue's generic __init__ costs more than the rest of this
+        # method, and every personalized block on every page view comes through here.
+        result = PersonalizedValue.__new__(PersonalizedValue)
+        result["block_id"] = block_id
+        result["variants"] = (_PENDING if "variants" in value
+                              else self.child_blocks["variants"].get_default())
+        result["default"] = (_PENDING if "default" in value
+                             else self.child_blocks["default"].get_default())
+        result.block = self
+        result._stored = value
         variants = value.get("variants")
-        result = PersonalizedValue(self, (
-            ("block_id", block_id),
-            ("variants", _Unconverted(variants) if "variants" in value
-             else self.child_blocks["variants"].get_default()),
-            ("default", _Unconverted(value["default"]) if "default" in value
-             else self.child_blocks["default"].get_default()),
-        ))
         if isinstance(variants, list):
             result.raw_variants = variants
             revision = value.get("rules_rev")
@@ -280,9 +325,11 @@ class PersonalizedBlock(blocks.StructBlock):
         return result
 
     def get_prep_value(self, value: Any) -> dict:
-        """Stored form, plus ``rules_rev``: the checksum that keys the compiled program."""
+        """Stored form: variants compact (see ``_compact_variant``), plus ``rules_rev``, the
+        checksum that keys the compiled program."""
         prepared = super().get_prep_value(value)
-        variants = [_item_value(item) for item in prepared.get("variants") or ()]
+        variants = [_compact_variant(item) for item in prepared.get("variants") or ()]
+        prepared["variants"] = variants
         prepared["rules_rev"] = rules_revision(variants)
         return prepared
 

@@ -75,9 +75,16 @@ def _referrer_domain(v: VisitorContext, _p: str | None) -> str | None:
     return host[4:] if host.startswith("www.") else (host or None)
 
 
+def _query_value(v: VisitorContext, name: str) -> str | None:
+    """What ``request.GET.get(name)`` gives, without its KeyError path: a parameter is usually
+    absent, and QueryDict keeps each parameter's values in a list."""
+    values = dict.get(v.request.GET, name)
+    return values[-1] if values else None
+
+
 def _query(name: str):
     def resolve(v: VisitorContext, _p: str | None) -> str | None:
-        value = v.request.GET.get(name)
+        value = _query_value(v, name)
         return value.strip().lower()[:200] if value else None
 
     return resolve
@@ -86,7 +93,7 @@ def _query(name: str):
 def _query_param(v: VisitorContext, param: str | None) -> str | None:
     if not param:
         return None
-    value = v.request.GET.get(param)
+    value = _query_value(v, param)
     return value[:200] if value is not None else None
 
 

@@ -202,36 +202,44 @@ def is_empty(condition: Any) -> bool:
 _MISSING = object()
 
 
-def _always(_visitor: Any) -> bool:
+def always(_visitor: Any) -> bool:
+    """What an empty condition compiles to."""
     return True
 
 
 def _compile_rule(rule: dict) -> Predicate:
     name, op, value, param = rule["signal"], rule["op"], rule.get("value"), rule.get("param")
     description = describe_rule(rule)
+    key = name if param is None else (name, param)
+    missing = _MISSING
+
+    def failed() -> bool:  # a failing signal makes its rule false, never the render
+        logger.warning("Condition rule %s failed; treated as false", description, exc_info=True)
+        return False
 
     if op == "exists":
         want = value is not False
 
-        def test(actual: Any) -> bool:
-            present = actual is not None and actual != ""
-            if present and isinstance(actual, frozenset | set | list | tuple):
-                present = len(actual) > 0
-            elif present and hasattr(actual, "any"):
-                present = actual.any()
-            return present is want
-    else:
-        compare = OPERATORS[op]
-        if op in ("in", "not_in"):
-            value = tuple(value)
+        def predicate(visitor: Any) -> bool:
+            actual = visitor.memo.get(key, missing)
+            try:
+                if actual is missing:
+                    actual = visitor.signal(name, param)
+                present = actual is not None and actual != ""
+                if present and isinstance(actual, frozenset | set | list | tuple):
+                    present = len(actual) > 0
+                elif present and hasattr(actual, "any"):
+                    present = actual.any()
+                return present is want
+            except Exception:
+                return failed()
 
-        def test(actual: Any) -> bool:
-            if actual is None:
-                return op == "ne" or op == "not_in"
-            return compare(actual, value)
+        return predicate
 
-    key = name if param is None else (name, param)
-    missing = _MISSING
+    compare = OPERATORS[op]
+    if op in ("in", "not_in"):
+        value = tuple(value)
+    when_none = op in ("ne", "not_in")  # an unknown value is "not" anything, and nothing else
 
     def predicate(visitor: Any) -> bool:
         # Read the request's memo first: most rules ask for a signal another rule already did.
@@ -239,11 +247,11 @@ def _compile_rule(rule: dict) -> Predicate:
         try:
             if actual is missing:
                 actual = visitor.signal(name, param)
-            return test(actual)
-        except Exception:  # a failing signal makes its rule false, never the render
-            logger.warning("Condition rule %s failed; treated as false", description,
-                           exc_info=True)
-            return False
+            if actual is None:
+                return when_none
+            return compare(actual, value)
+        except Exception:
+            return failed()
 
     return predicate
 
@@ -283,7 +291,7 @@ def compile_condition(condition: Any) -> Predicate:
     An invalid condition compiles to "never" and is logged: rendering never raises.
     """
     if is_empty(condition):
-        return _always
+        return always
     key = json.dumps(condition, sort_keys=True, separators=(",", ":"))
     predicate = _compiled.get(key)
     if predicate is None:

@@ -50,6 +50,12 @@ def visitor_cookie_signer() -> signing.Signer:
     return signing.Signer(salt=get_setting("COOKIE_SALT"))
 
 
+def site_now() -> datetime:
+    """Now in the site's time zone (``TIME_ZONE``), the zone time signals are defined in (not a
+    zone activated for the request). Also cheaper than ``localtime()``: no context-local lookup."""
+    return datetime.now(timezone.get_default_timezone()) if settings.USE_TZ else datetime.now()
+
+
 class UnknownSignal(LookupError):
     pass
 
@@ -116,7 +122,7 @@ class VisitorContext:
     # -- state -----------------------------------------------------------------------------
     @cached_property
     def now(self) -> datetime:
-        return timezone.localtime() if settings.USE_TZ else datetime.now()
+        return site_now()
 
     def set_page(self, page: Any) -> None:
         """Called when Wagtail serves a page: page views are counted per page id."""

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .conditions import Predicate, compile_condition
+from .conditions import Predicate, always, compile_condition
 
 logger = logging.getLogger("microadjust_cms.decisions")
 
@@ -32,7 +32,10 @@ def variant_predicate(segment: str, condition: Any) -> Predicate:
     predicate = _variant_predicates.get(key)
     if predicate is None:
         rule = compile_condition(condition)
-        if segment:
+        if segment and rule is always:
+            def predicate(visitor: Any) -> bool:
+                return segment in visitor.segments
+        elif segment:
             def predicate(visitor: Any) -> bool:
                 return segment in visitor.segments and rule(visitor)
         else:

@@ -24,8 +24,16 @@ class VisitorContextMiddleware:
         response = self.get_response(request)
         visitor = request.visitor  # preview or tests may have swapped it
         if visitor.adjustments or visitor.issue_cookie:
-            patch_vary_headers(response, ("Cookie",))
-            patch_cache_control(response, private=True)
+            headers = response.headers
+            # The patch_* helpers merge with what is there; with nothing there, set it directly.
+            if "Vary" in headers:
+                patch_vary_headers(response, ("Cookie",))
+            else:
+                headers["Vary"] = "Cookie"
+            if "Cache-Control" in headers:
+                patch_cache_control(response, private=True)
+            else:
+                headers["Cache-Control"] = "private"
         if visitor.issue_cookie and not visitor.simulated:
             response.set_cookie(
                 get_setting("COOKIE_NAME"), visitor_cookie_signer().sign(visitor.visitor_id),

@@ -203,7 +203,7 @@ def test_saved_blocks_carry_a_rules_revision_that_follows_their_conditions(demo,
 
     raw = json.loads(json.dumps(list(home.body.raw_data)))
     edited = next(c for c in raw if c["type"] == "personalized_banner")
-    edited["value"]["variants"][0]["value"]["condition"] = {
+    edited["value"]["variants"][0]["condition"] = {
         "signal": "device", "op": "eq", "value": "tablet"}
     home.body = as_saved(HomePage.body.field, raw)
     home.save_revision().publish()
@@ -226,10 +226,49 @@ def test_blocks_stored_without_a_revision_still_follow_edits(demo, client):
     del banner["value"]["rules_rev"]
     HomePage.objects.filter(pk=home.pk).update(body=raw)
     assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "mobile"
-    banner["value"]["variants"][0]["value"]["condition"] = {
+    banner["value"]["variants"][0]["condition"] = {
         "signal": "device", "op": "eq", "value": "tablet"}
     HomePage.objects.filter(pk=home.pk).update(body=raw)
     assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "default"
+
+
+def test_variants_are_stored_compact_and_keep_their_ids(demo, client):
+    """Variants are stored flat (no ListBlock item wrapper, empty segment or condition left
+    out); their list ids survive a load and save, and the older item format still reads."""
+    from microadjust_cms.block_ids import as_saved
+    from project.demo.models import HomePage
+
+    from .conftest import MOBILE_UA
+    from .helpers import variants
+
+    home = HomePage.objects.get()
+    banner = next(c for c in home.body.raw_data if c["type"] == "personalized_banner")
+    stored = banner["value"]["variants"][0]
+    assert set(stored) == {"name", "condition", "content", "id"}  # no "segment": it is empty
+    ids = [v["id"] for v in banner["value"]["variants"]]
+
+    child = next(c for c in home.body if c.block_type == "personalized_banner")
+    assert [item.id for item in child.value["variants"].bound_blocks] == ids
+    assert child.value["variants"][0]["segment"] == ""
+
+    raw = json.loads(json.dumps(list(home.body.raw_data)))
+    home.body = as_saved(HomePage.body.field, raw)
+    home.save_revision().publish()
+    again = next(c for c in HomePage.objects.get().body.raw_data
+                 if c["type"] == "personalized_banner")
+    assert [v["id"] for v in again["value"]["variants"]] == ids
+
+    # The ListBlock item format written before compact storage still renders and edits.
+    old = json.loads(json.dumps(list(home.body.raw_data)))
+    legacy = next(c for c in old if c["type"] == "personalized_banner")
+    legacy["value"]["variants"] = [
+        {"type": "item", "id": v.pop("id"), "value": {"segment": "", **v}}
+        for v in legacy["value"]["variants"]]
+    del legacy["value"]["rules_rev"]
+    HomePage.objects.filter(pk=home.pk).update(body=old)
+    assert variants(client.get("/", HTTP_USER_AGENT=MOBILE_UA))["mobile-banner"] == "mobile"
+    child = next(c for c in HomePage.objects.get().body if c.block_type == "personalized_banner")
+    assert [item.id for item in child.value["variants"].bound_blocks] == ids
 
 
 def test_page_editor_loads_the_condition_editor_assets_once(demo, admin_client):

@@ -76,7 +76,7 @@ def test_greeting_follows_site_time(client, demo, settings):
 
     def at(hour):
         moment = datetime(2026, 11, 27, hour, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))
-        with mock.patch("microadjust_cms.context.timezone.localtime", return_value=moment):
+        with mock.patch("microadjust_cms.context.site_now", return_value=moment):
             return variants(client.get("/"))["greeting"]
 
     assert at(8) == "morning"

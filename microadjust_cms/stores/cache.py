@@ -23,8 +23,9 @@ class CacheProfileStore(ProfileStore):
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
              now: float) -> Profile:
         key = self.key(visitor_id, "p")
+        cache = self.cache
         try:
-            entry = self.cache.get(key) or {}
+            entry = cache.get(key) or {}
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
         state = entry.get("state") or {}
@@ -36,8 +37,7 @@ class CacheProfileStore(ProfileStore):
             if page_key:
                 pages = {**pages, page_key: count}
             try:
-                self.cache.set(key, {"state": state, "pages": pages},
-                               timeout=get_setting("PROFILE_TTL"))
+                cache.set(key, {"state": state, "pages": pages}, timeout=get_setting("PROFILE_TTL"))
             except Exception as exc:
                 raise StoreUnavailable(str(exc)) from exc
         return self.to_profile(state, count, record_view=record_view)
