@@ -303,8 +303,9 @@ def test_personalized_block_condition_is_built_published_and_served(admin_page: 
     raw = stream_child.get_prep_value()["value"]
     assert raw["block_id"], "the block id is filled in automatically"
     assert raw["default"]["title"] == "Welcome, desktop and everybody"
-    variants = [item["value"] for item in raw["variants"]]  # ListBlock items: {type, value, id}
+    variants = raw["variants"]  # stored compact: each variant's fields and its list id
     assert [v["name"] for v in variants] == ["mobile"]
+    assert variants[0]["id"]
     mobile = variants[0]
     assert mobile["condition"] == expected_condition
     assert mobile["content"]["title"] == "Hello, phone reader"
