@@ -56,6 +56,17 @@ def site_now() -> datetime:
     return datetime.now(timezone.get_default_timezone()) if settings.USE_TZ else datetime.now()
 
 
+def known_visitor_id(request: HttpRequest) -> str | None:
+    """The logged-in user (``u<pk>``) or the id in a valid signed visitor cookie; None for a
+    first visit or a forged cookie. Never creates an id (the collect endpoint must not)."""
+    if settings.SESSION_COOKIE_NAME in request.COOKIES:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return f"u{user.pk}"
+    cookie = request.COOKIES.get(get_setting("COOKIE_NAME"))
+    return _verified_visitor_id(cookie, settings.SECRET_KEY) if cookie else None
+
+
 class UnknownSignal(LookupError):
     pass
 
@@ -107,13 +118,7 @@ class VisitorContext:
         """Signed cookie id (a forged or garbage one is replaced), or None when not tracked."""
         if not self.tracking_allowed:
             return None
-        request = self.request
-        if settings.SESSION_COOKIE_NAME in request.COOKIES:
-            user = getattr(request, "user", None)
-            if user is not None and user.is_authenticated:
-                return f"u{user.pk}"
-        cookie = request.COOKIES.get(get_setting("COOKIE_NAME"))
-        visitor_id = _verified_visitor_id(cookie, settings.SECRET_KEY) if cookie else None
+        visitor_id = known_visitor_id(self.request)
         if visitor_id:
             return visitor_id
         self.issue_cookie = True

@@ -31,3 +31,14 @@ SEGMENT_REFRESH_SECONDS = 1.0
 
 # Time-of-day buckets (start hour inclusive) used by the ``time_of_day`` signal.
 TIME_OF_DAY_BUCKETS = (("night", 0), ("morning", 5), ("afternoon", 12), ("evening", 17))
+
+# Collect endpoint limits (bad input gets a 4xx naming the problem; nothing of it is stored).
+COLLECT_MAX_BYTES = 64 * 1024
+COLLECT_MAX_EVENTS = 100
+# Per-visitor rate limit (django-ratelimit syntax: "<count>/<s|m|h>").
+COLLECT_RATE = "120/m"
+# Extra origins allowed to post events besides the request's own host, e.g. "https://www.example.com".
+COLLECT_ALLOWED_ORIGINS: tuple[str, ...] = ()
+
+# Events older than this many days are deleted by the purge task / command (privacy).
+EVENT_RETENTION_DAYS = 180

@@ -7,6 +7,7 @@ from wagtail.documents import urls as wagtaildocs_urls
 urlpatterns = [
     path("admin/", include(wagtailadmin_urls)),
     path("documents/", include(wagtaildocs_urls)),
+    path("microadjust/", include("microadjust_cms.urls")),
 ]
 
 if settings.DEBUG:

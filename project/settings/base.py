@@ -90,6 +90,11 @@ WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.databa
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
+# Nightly jobs (run `celery -A project beat` in production).
+CELERY_BEAT_SCHEDULE = {
+    "microadjust-purge-events": {"task": "microadjust_cms.purge_events",
+                                 "schedule": 24 * 3600.0},
+}
 
 LOGGING = {
     "version": 1,

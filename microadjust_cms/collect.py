@@ -1,0 +1,108 @@
+"""The collect endpoint: ``POST`` a batch of events from ``tracker.js``.
+
+The visitor is whoever the signed cookie (or the session) says, never the body. A batch is
+validated whole (``collect_schema``) and stored in one transaction, or nothing is stored.
+Answers: 204 stored (or ignored under DNT / GPC / missing consent); 400 malformed; 403 foreign
+origin or no visitor cookie; 405 not POST; 413 too large; 415 not JSON; 429 rate limited; 503
+database unavailable (the tracker keeps the batch and retries).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import urlsplit
+
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django_ratelimit.core import is_ratelimited
+
+from .collect_schema import BatchError, validate_batch
+from .conf import get_setting
+from .context import known_visitor_id, tracking_allowed
+from .models import Event
+
+logger = logging.getLogger("microadjust_cms.collect")
+#: sendBeacon posts text/plain unless given a typed Blob; both carry the same JSON.
+CONTENT_TYPES = ("application/json", "text/plain")
+
+
+def problem(status: int, error: str, detail: str | list[str]) -> JsonResponse:
+    """The JSON body every refusal has: a stable ``error`` code and what was wrong."""
+    details = detail if isinstance(detail, list) else [detail]
+    response = JsonResponse({"error": error, "detail": details}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _origin_allowed(request: HttpRequest) -> bool:
+    """The Origin (or, without one, the Referer) must be this site or an allowed origin."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    allowed = {o.rstrip("/") for o in get_setting("COLLECT_ALLOWED_ORIGINS")}
+    if f"{parts.scheme}://{parts.netloc}" in allowed:
+        return True
+    try:
+        host = request.get_host()
+    except Exception:  # DisallowedHost: Django's own check refuses the request
+        return False
+    return parts.netloc == host
+
+
+def _rate_key(_group: str, request: HttpRequest) -> str:
+    return request._ma_collect_visitor  # type: ignore[attr-defined]
+
+
+@csrf_exempt  # a beacon cannot carry a CSRF token; the Origin check and the cookie stand in
+def collect(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        response = problem(405, "method_not_allowed", "POST a batch of events")
+        response["Allow"] = "POST"
+        return response
+    if request.content_type not in CONTENT_TYPES:
+        return problem(415, "unsupported_media_type",
+                       f"send JSON ({' or '.join(CONTENT_TYPES)}), not {request.content_type!r}")
+    max_bytes = get_setting("COLLECT_MAX_BYTES")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return problem(400, "bad_request", "Content-Length is not a number")
+    if declared > max_bytes:
+        return problem(413, "too_large", f"at most {max_bytes} bytes a batch")
+    body = request.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        return problem(413, "too_large", f"at most {max_bytes} bytes a batch")
+    if not _origin_allowed(request):
+        return problem(403, "forbidden_origin", "events are accepted from this site's pages only")
+    if not tracking_allowed(request):
+        return HttpResponse(status=204)  # Do Not Track, GPC or no consent: nothing is kept
+    visitor_id = known_visitor_id(request)
+    if visitor_id is None:
+        return problem(403, "no_visitor", "no valid visitor cookie: load a page first")
+    request._ma_collect_visitor = visitor_id  # type: ignore[attr-defined]
+    if is_ratelimited(request, group="microadjust:collect", key=_rate_key,
+                      rate=get_setting("COLLECT_RATE"), increment=True):
+        response = problem(429, "rate_limited", "too many batches; retry later")
+        response["Retry-After"] = "60"
+        return response
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return problem(400, "malformed_json", f"body is not JSON: {exc}"[:200])
+    try:
+        rows = validate_batch(data, now=timezone.now(), max_events=get_setting("COLLECT_MAX_EVENTS"))
+    except BatchError as exc:
+        return problem(400, "invalid_batch", exc.errors)
+    try:
+        with transaction.atomic():
+            Event.objects.bulk_create([Event(visitor_id=visitor_id, **row) for row in rows])
+    except DatabaseError:
+        logger.exception("Could not store a batch of %d events", len(rows))
+        response = problem(503, "unavailable", "events could not be stored; retry later")
+        response["Retry-After"] = "30"
+        return response
+    return HttpResponse(status=204)

@@ -1,0 +1,283 @@
+"""The collect endpoint: whole batches stored, everything else refused with a 4xx and nothing kept.
+
+Runs on the suite's database: SQLite locally and in one CI pass, PostgreSQL in the other.
+"""
+
+import io
+import json
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
+
+from microadjust_cms.conf import get_setting
+from microadjust_cms.context import visitor_cookie_signer
+from microadjust_cms.models import Event
+from microadjust_cms.retention import purge_events
+
+URL = "/microadjust/collect/"
+ORIGIN = "http://testserver"
+pytestmark = pytest.mark.django_db
+
+
+def now_ms(offset_s: float = 0) -> int:
+    return int((time.time() + offset_s) * 1000)
+
+
+def batch(*events, v=1):
+    return {"v": v, "events": list(events)}
+
+
+def good_events():
+    t = now_ms()
+    return [
+        {"type": "pageview", "t": t, "page": 3, "path": "/", "previous": "/article/"},
+        {"type": "impression", "t": t, "page": 3, "block": "welcome-hero", "variant": "returning"},
+        {"type": "dwell", "t": t, "block": "welcome-hero", "variant": "returning", "value": 5300},
+        {"type": "scroll", "t": t, "page": 3, "value": 50},
+        {"type": "click", "t": t, "block": "welcome-hero", "variant": "returning", "name": "Read"},
+        {"type": "abandon", "t": t, "block": "newsletter-offer", "variant": "default", "value": 900},
+        {"type": "conversion", "t": t, "name": "newsletter-signup", "path": "/"},
+    ]
+
+
+@pytest.fixture
+def visitor():
+    """A client carrying a valid signed visitor cookie, as the first page view leaves it."""
+    client = Client()
+    visitor_id = uuid.uuid4().hex
+    client.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(visitor_id)
+    client.visitor_id = visitor_id
+    return client
+
+
+def post(client, body, *, content_type="application/json", origin=ORIGIN, **extra):
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    headers = {"HTTP_ORIGIN": origin} if origin else {}
+    return client.post(URL, data=data, content_type=content_type, **headers, **extra)
+
+
+def test_a_valid_batch_is_stored_whole_for_the_cookie_visitor(visitor):
+    body = batch(*good_events())
+    body["events"][0]["visitor"] = "forged"  # not a field: the batch is refused, see below
+    assert post(visitor, body).status_code == 400
+    assert Event.objects.count() == 0
+
+    response = post(visitor, batch(*good_events()))
+    assert response.status_code == 204
+    stored = list(Event.objects.order_by("pk"))
+    assert [e.type for e in stored] == ["pageview", "impression", "dwell", "scroll", "click",
+                                        "abandon", "conversion"]
+    assert {e.visitor_id for e in stored} == {visitor.visitor_id}
+    assert stored[0].previous_path == "/article/" and stored[0].page_id == 3
+    assert stored[2].value == 5300 and stored[3].value == 50
+    assert stored[4].name == "Read" and stored[6].name == "newsletter-signup"
+    assert abs((stored[0].occurred_at - timezone.now()).total_seconds()) < 60
+
+
+def test_sendbeacon_text_plain_is_accepted(visitor):
+    assert post(visitor, batch(*good_events()[:2]), content_type="text/plain").status_code == 204
+    assert Event.objects.count() == 2
+
+
+@pytest.mark.parametrize(("body", "status", "error", "mentions"), [
+    ("{not json", 400, "malformed_json", "not JSON"),
+    (b"\xff\xfe\x00", 400, "malformed_json", "not JSON"),
+    ("[]", 400, "invalid_batch", "JSON object"),
+    (batch(v=2), 400, "invalid_batch", "v: must be 1"),
+    (batch(), 400, "invalid_batch", "non-empty list"),
+    ({"v": 1, "events": [], "extra": 1}, 400, "invalid_batch", "unknown fields extra"),
+    (batch({"type": "teleport", "t": 1}), 400, "invalid_batch", "events[0].type"),
+    (batch({"type": "scroll", "t": "yesterday", "value": 50}), 400, "invalid_batch",
+     "events[0].t: must be a whole number"),
+    (batch({"type": "scroll", "t": now_ms(-3 * 86400), "value": 50}), 400, "invalid_batch",
+     "more than a day"),
+    (batch({"type": "scroll", "t": now_ms(), "value": 33}), 400, "invalid_batch",
+     "events[0].value: must be one of"),
+    (batch({"type": "dwell", "t": now_ms(), "block": "b", "variant": "v", "value": -5}), 400,
+     "invalid_batch", "between 0"),
+    (batch({"type": "dwell", "t": now_ms(), "block": "b", "variant": "v", "value": True}), 400,
+     "invalid_batch", "whole number"),
+    (batch({"type": "impression", "t": now_ms(), "block": "<script>", "variant": "v"}), 400,
+     "invalid_batch", "events[0].block"),
+    (batch({"type": "impression", "t": now_ms(), "variant": "v"}), 400, "invalid_batch",
+     "events[0].block: is required"),
+    (batch({"type": "click", "t": now_ms(), "block": "b", "variant": "v", "name": "x" * 101}),
+     400, "invalid_batch", "at most 100"),
+    (batch({"type": "pageview", "t": now_ms(), "path": "http://evil.example/"}), 400,
+     "invalid_batch", "starting with /"),
+    (batch({"type": "conversion", "t": now_ms(), "name": "a\x00b"}), 400, "invalid_batch",
+     "control characters"),
+    (batch({"type": "pageview", "t": now_ms(), "page": 0}), 400, "invalid_batch",
+     "events[0].page"),
+])
+def test_bad_input_is_refused_with_a_reason_and_nothing_stored(visitor, body, status, error,
+                                                                mentions):
+    # A good event first: a bad one anywhere in the batch must keep the good one out too.
+    if isinstance(body, dict) and body.get("events"):
+        body = {**body, "events": [good_events()[0], *body["events"]]}
+        mentions = mentions.replace("events[0]", "events[1]")
+    response = post(visitor, body)
+    assert response.status_code == status
+    payload = response.json()
+    assert payload["error"] == error
+    assert any(mentions in line for line in payload["detail"]), payload
+    assert Event.objects.count() == 0
+
+
+def test_every_problem_is_named_not_only_the_first(visitor):
+    response = post(visitor, batch({"type": "scroll", "t": now_ms(), "value": 1},
+                                   {"type": "nope", "t": now_ms()}))
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert any(line.startswith("events[0].value") for line in detail)
+    assert any(line.startswith("events[1].type") for line in detail)
+
+
+def test_limits_on_size_and_count(visitor, settings):
+    settings.MICROADJUST_COLLECT_MAX_EVENTS = 5
+    too_many = batch(*[good_events()[0]] * 6)
+    response = post(visitor, too_many)
+    assert response.status_code == 400 and "at most 5 events" in response.json()["detail"][0]
+
+    settings.MICROADJUST_COLLECT_MAX_BYTES = 200
+    response = post(visitor, batch(*good_events()))
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    assert Event.objects.count() == 0
+
+
+def test_wrong_method_and_media_type(visitor):
+    response = visitor.get(URL)
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    response = post(visitor, "v=1", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+
+
+def test_the_visitor_comes_from_the_signed_cookie_only(visitor):
+    stranger = Client()
+    assert post(stranger, batch(*good_events())).status_code == 403
+    stranger.cookies[get_setting("COOKIE_NAME")] = visitor.visitor_id  # unsigned: forged
+    response = post(stranger, batch(*good_events()))
+    assert response.status_code == 403 and response.json()["error"] == "no_visitor"
+    signed = visitor_cookie_signer().sign(visitor.visitor_id)
+    stranger.cookies[get_setting("COOKIE_NAME")] = signed[:-2] + "xx"  # tampered signature
+    assert post(stranger, batch(*good_events())).status_code == 403
+    assert Event.objects.count() == 0
+
+
+def test_foreign_origins_are_refused(visitor, settings):
+    response = post(visitor, batch(*good_events()), origin="https://evil.example")
+    assert response.status_code == 403 and response.json()["error"] == "forbidden_origin"
+    assert post(visitor, batch(*good_events()), origin=None).status_code == 403
+    assert Event.objects.count() == 0
+    # Without an Origin header the Referer stands in; extra origins come from a setting.
+    response = post(visitor, batch(*good_events()), origin=None,
+                    HTTP_REFERER="http://testserver/article/")
+    assert response.status_code == 204
+    settings.MICROADJUST_COLLECT_ALLOWED_ORIGINS = ["https://www.example.com"]
+    assert post(visitor, batch(*good_events()), origin="https://www.example.com").status_code == 204
+
+
+@pytest.mark.parametrize("header", ["HTTP_DNT", "HTTP_SEC_GPC"])
+def test_do_not_track_and_gpc_store_nothing(visitor, header):
+    response = post(visitor, batch(*good_events()), **{header: "1"})
+    assert response.status_code == 204
+    assert Event.objects.count() == 0
+
+
+def test_consent_is_required_when_configured(visitor, settings):
+    settings.MICROADJUST_REQUIRE_CONSENT = True
+    assert post(visitor, batch(*good_events())).status_code == 204
+    assert Event.objects.count() == 0
+    visitor.cookies[get_setting("CONSENT_COOKIE_NAME")] = "1"
+    assert post(visitor, batch(*good_events())).status_code == 204
+    assert Event.objects.count() == len(good_events())
+
+
+def test_rate_limit_per_visitor(visitor, settings):
+    settings.MICROADJUST_COLLECT_RATE = "3/m"
+    for _ in range(3):
+        assert post(visitor, batch(good_events()[0])).status_code == 204
+    response = post(visitor, batch(good_events()[0]))
+    assert response.status_code == 429 and response["Retry-After"]
+    other = Client()
+    other.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(uuid.uuid4().hex)
+    assert post(other, batch(good_events()[0])).status_code == 204  # its own allowance
+    assert Event.objects.count() == 4
+
+
+def test_database_failure_is_a_503_with_retry_after(visitor, monkeypatch):
+    from django.db import OperationalError
+
+    def unavailable(*args, **kwargs):
+        raise OperationalError("database is down")
+
+    monkeypatch.setattr(Event.objects, "bulk_create", unavailable)
+    response = post(visitor, batch(*good_events()))
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert response.json()["error"] == "unavailable"
+
+
+def test_no_ip_address_or_user_agent_is_stored(visitor):
+    post(visitor, batch(*good_events()), REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="Secret/1.0")
+    names = {f.name for f in Event._meta.get_fields()}
+    assert not names & {"ip", "ip_address", "remote_addr", "user_agent"}
+    row = Event.objects.values().first()
+    assert "203.0.113.9" not in json.dumps(row, default=str)
+    assert "Secret" not in json.dumps(row, default=str)
+
+
+def test_retention_purges_old_events_by_function_and_command(visitor, settings):
+    post(visitor, batch(*good_events()[:3]))
+    old = timezone.now() - timedelta(days=200)
+    Event.objects.filter(type="pageview").update(occurred_at=old)
+    assert purge_events() == 1  # default retention: 180 days
+    assert set(Event.objects.values_list("type", flat=True)) == {"impression", "dwell"}
+    Event.objects.filter(type="impression").update(occurred_at=timezone.now() - timedelta(days=10))
+    out = io.StringIO()
+    call_command("microadjust_purge_events", "--days", "7", stdout=out)
+    assert out.getvalue().strip() == "Deleted 1 events older than 7 days."
+    assert list(Event.objects.values_list("type", flat=True)) == ["dwell"]
+    settings.MICROADJUST_EVENT_RETENTION_DAYS = 0
+    assert purge_events(now=timezone.now() + timedelta(seconds=1)) == 1
+
+
+def test_openapi_spec_matches_the_schema_the_endpoint_enforces():
+    from pathlib import Path
+
+    import yaml
+
+    from microadjust_cms.collect_schema import EVENT_FIELDS
+
+    spec = yaml.safe_load((Path(__file__).parent.parent / "docs" / "collect-openapi.yaml").read_text())
+    schemas = spec["components"]["schemas"]
+    refs = [item["$ref"].rsplit("/", 1)[1]
+            for item in schemas["Batch"]["properties"]["events"]["items"]["oneOf"]]
+    documented = {}
+    for name in refs:
+        schema = schemas[name]
+        kind = schema["properties"]["type"]["const"]
+        documented[kind] = (set(schema["required"]), set(schema["properties"]))
+    assert set(documented) == set(EVENT_FIELDS)
+    for kind, (required, optional) in EVENT_FIELDS.items():
+        assert documented[kind] == ({"type", "t", *required}, {"type", "t", *required, *optional}), kind
+    assert schemas["Batch"]["properties"]["events"]["maxItems"] == get_setting("COLLECT_MAX_EVENTS")
+
+
+def test_purge_task_is_registered_and_scheduled(visitor):
+    from project.celery import app
+
+    post(visitor, batch(*good_events()[:1]))
+    Event.objects.update(occurred_at=timezone.now() - timedelta(days=400))
+    app.loader.import_default_modules()
+    assert "microadjust_cms.purge_events" in app.tasks
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert "microadjust_cms.purge_events" in scheduled
+    assert app.tasks["microadjust_cms.purge_events"].delay().get() == 1  # eager in tests
+    assert Event.objects.count() == 0
