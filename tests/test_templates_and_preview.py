@@ -125,9 +125,10 @@ def test_preview_modes_show_the_page_as_a_segment_or_simulated_visitor(demo, adm
     assert "device:mobile" in modes and "visitor:returning" in modes
 
     def preview(page, mode):
-        request = page.make_preview_request(preview_mode=mode)
-        response = page.serve_preview(request, mode)
-        response.render()
+        # make_preview_request builds a representative request and serves the preview with it
+        response = page.make_preview_request(preview_mode=mode)
+        if hasattr(response, "render"):
+            response.render()
         return variants(response)
 
     assert preview(article, "segment:loyal-readers")["loyal-readers-section"] == "loyal"

@@ -93,9 +93,15 @@ def editor(site_db, django_user_model):
 
 
 @pytest.fixture
-def page(request, browser, live_server):
+def page(request, django_db_setup, browser, live_server):
     """A fresh browser page on the live server; JS errors fail the test, failures leave a
-    screenshot in test-artifacts/."""
+    screenshot in test-artifacts/.
+
+    ``django_db_setup`` comes before ``live_server`` on purpose: pytest-django hands the server
+    threads the test's own connection when the database looks in-memory at the moment the
+    server starts, and before the test database exists it does (the settings say ":memory:").
+    One SQLite connection used by several threads at once crashes the interpreter.
+    """
     context = browser.new_context(base_url=live_server.url,
                                   viewport={"width": 1280, "height": 1000})
     context.set_default_timeout(TIMEOUT_MS)
