@@ -1,9 +1,11 @@
 """The collect endpoint: ``POST`` a batch of events from ``tracker.js``.
 
-The visitor is whoever the signed cookie (or the session) says, never the body. A batch is
+The visitor is whoever the signed cookie (or the session) says, never the body. A visitor
+without a cookie yet (a first page view with nothing personalized on it) gets one here, so
+pages can stay free of Set-Cookie; a cookie that fails its signature is refused. A batch is
 validated whole (``collect_schema``) and stored in one transaction, or nothing is stored.
 Answers: 204 stored (or ignored under DNT / GPC / missing consent); 400 malformed; 403 foreign
-origin or no visitor cookie; 405 not POST; 413 too large; 415 not JSON; 429 rate limited; 503
+origin or a forged visitor cookie; 405 not POST; 413 too large; 415 not JSON; 429 rate limited; 503
 database unavailable (the tracker keeps the batch and retries).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from urllib.parse import urlsplit
 
 from django.db import DatabaseError, transaction
@@ -22,6 +25,7 @@ from django_ratelimit.core import is_ratelimited
 from .collect_schema import BatchError, validate_batch
 from .conf import get_setting
 from .context import known_visitor_id, tracking_allowed
+from .middleware import set_visitor_cookie
 from .models import Event
 
 logger = logging.getLogger("microadjust_cms.collect")
@@ -54,7 +58,9 @@ def _origin_allowed(request: HttpRequest) -> bool:
 
 
 def _rate_key(_group: str, request: HttpRequest) -> str:
-    return request._ma_collect_visitor  # type: ignore[attr-defined]
+    """Known visitors by id; newcomers (who would get a fresh id each time) by address. Only
+    django-ratelimit's short-lived cache counter sees the address (hashed); it is not stored."""
+    return request._ma_collect_visitor or "addr:" + request.META.get("REMOTE_ADDR", "")  # type: ignore[attr-defined]
 
 
 @csrf_exempt  # a beacon cannot carry a CSRF token; the Origin check and the cookie stand in
@@ -81,9 +87,12 @@ def collect(request: HttpRequest) -> HttpResponse:
     if not tracking_allowed(request):
         return HttpResponse(status=204)  # Do Not Track, GPC or no consent: nothing is kept
     visitor_id = known_visitor_id(request)
-    if visitor_id is None:
-        return problem(403, "no_visitor", "no valid visitor cookie: load a page first")
-    request._ma_collect_visitor = visitor_id  # type: ignore[attr-defined]
+    new_visitor = visitor_id is None
+    if new_visitor:
+        if request.COOKIES.get(get_setting("COOKIE_NAME")):
+            return problem(403, "forged_visitor", "the visitor cookie's signature does not match")
+        visitor_id = uuid.uuid4().hex
+    request._ma_collect_visitor = None if new_visitor else visitor_id  # type: ignore[attr-defined]
     if is_ratelimited(request, group="microadjust:collect", key=_rate_key,
                       rate=get_setting("COLLECT_RATE"), increment=True):
         response = problem(429, "rate_limited", "too many batches; retry later")
@@ -105,4 +114,7 @@ def collect(request: HttpRequest) -> HttpResponse:
         response = problem(503, "unavailable", "events could not be stored; retry later")
         response["Retry-After"] = "30"
         return response
-    return HttpResponse(status=204)
+    response = HttpResponse(status=204)
+    if new_visitor:
+        set_visitor_cookie(response, visitor_id)
+    return response

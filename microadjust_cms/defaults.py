@@ -42,3 +42,9 @@ COLLECT_ALLOWED_ORIGINS: tuple[str, ...] = ()
 
 # Events older than this many days are deleted by the purge task / command (privacy).
 EVENT_RETENTION_DAYS = 180
+
+# tracker.js: an impression is half a block visible this long; a block left above the viewport
+# unclicked with less dwell than this is "abandoned"; queued events go out this often.
+TRACKER_IMPRESSION_MS = 750
+TRACKER_ABANDON_DWELL_MS = 2000
+TRACKER_FLUSH_MS = 5000

@@ -35,9 +35,13 @@ class VisitorContextMiddleware:
             else:
                 headers["Cache-Control"] = "private"
         if visitor.issue_cookie and not visitor.simulated:
-            response.set_cookie(
-                get_setting("COOKIE_NAME"), visitor_cookie_signer().sign(visitor.visitor_id),
-                max_age=get_setting("COOKIE_MAX_AGE"),
-                secure=get_setting("COOKIE_SECURE"), httponly=True,
-                samesite=get_setting("COOKIE_SAMESITE"))
+            set_visitor_cookie(response, visitor.visitor_id)
         return response
+
+
+def set_visitor_cookie(response: HttpResponse, visitor_id: str) -> None:
+    """The signed first-party visitor cookie (HttpOnly; the tracker never reads it)."""
+    response.set_cookie(
+        get_setting("COOKIE_NAME"), visitor_cookie_signer().sign(visitor_id),
+        max_age=get_setting("COOKIE_MAX_AGE"), secure=get_setting("COOKIE_SECURE"),
+        httponly=True, samesite=get_setting("COOKIE_SAMESITE"))

@@ -160,11 +160,22 @@ def test_wrong_method_and_media_type(visitor):
 
 
 def test_the_visitor_comes_from_the_signed_cookie_only(visitor):
+    # No cookie yet (a first view of a page with nothing personalized): one is issued here.
+    newcomer = Client()
+    response = post(newcomer, batch(*good_events()[:2]))
+    assert response.status_code == 204
+    issued = newcomer.cookies[get_setting("COOKIE_NAME")].value
+    new_id = visitor_cookie_signer().unsign(issued)
+    assert set(Event.objects.values_list("visitor_id", flat=True)) == {new_id}
+    assert post(newcomer, batch(*good_events()[:1])).status_code == 204
+    assert Event.objects.filter(visitor_id=new_id).count() == 3  # the same id next time
+    assert get_setting("COOKIE_NAME") not in post(newcomer, batch(*good_events()[:1])).cookies
+
+    Event.objects.all().delete()
     stranger = Client()
-    assert post(stranger, batch(*good_events())).status_code == 403
     stranger.cookies[get_setting("COOKIE_NAME")] = visitor.visitor_id  # unsigned: forged
     response = post(stranger, batch(*good_events()))
-    assert response.status_code == 403 and response.json()["error"] == "no_visitor"
+    assert response.status_code == 403 and response.json()["error"] == "forged_visitor"
     signed = visitor_cookie_signer().sign(visitor.visitor_id)
     stranger.cookies[get_setting("COOKIE_NAME")] = signed[:-2] + "xx"  # tampered signature
     assert post(stranger, batch(*good_events())).status_code == 403

@@ -5,7 +5,7 @@
   (``param="ref"`` for ``query_param``; ``name="…"`` names the adjustment in reports)
 - ``{% render_personalized value %}`` renders a PersonalizedBlock value for this visitor.
 - ``{% visitor_signal "device" as device %}`` reads one signal.
-- ``{% microadjust_tracker %}`` includes the behaviour tracker (a placeholder until it lands).
+- ``{% microadjust_tracker %}`` includes the behaviour tracker (``tracker.js``) and its settings.
 """
 
 from __future__ import annotations
@@ -153,7 +153,44 @@ def visitor_signal(context: template.Context, name: str, param: str | None = Non
         return None
 
 
-@register.simple_tag
-def microadjust_tracker() -> str:
-    """Placeholder for the behaviour tracker script (the tracking issue fills it in)."""
-    return mark_safe("")
+@register.simple_tag(takes_context=True)
+def microadjust_tracker(context: template.Context) -> str:
+    """The tracker script and its settings (through ``json_script``, no inline globals).
+
+    Nothing at all under Do Not Track / GPC: such visitors are not tracked, so the script has
+    nothing to do. With consent required the script loads but sends nothing until the site
+    calls ``microadjust.consent(true)``.
+    """
+    from django.http import HttpRequest
+    from django.templatetags.static import static
+    from django.urls import NoReverseMatch, reverse
+    from django.utils.html import format_html, json_script
+
+    from ..conf import get_setting
+
+    request = context.get("request")
+    if not isinstance(request, HttpRequest):
+        return mark_safe("")
+    meta = request.META
+    if get_setting("HONOUR_DNT") and (meta.get("HTTP_DNT") == "1" or meta.get("HTTP_SEC_GPC") == "1"):
+        return mark_safe("")
+    try:
+        endpoint = reverse("microadjust:collect")
+    except NoReverseMatch:
+        logger.warning("{% microadjust_tracker %}: include microadjust_cms.urls to collect events")
+        return mark_safe("")
+    page = context.get("page")
+    config = {
+        "endpoint": endpoint,
+        "page": getattr(page, "pk", None),
+        "path": request.path[:200],
+        "dnt": get_setting("HONOUR_DNT"),
+        "consent": get_setting("REQUIRE_CONSENT"),
+        "consentCookie": get_setting("CONSENT_COOKIE_NAME"),
+        "impressionMs": get_setting("TRACKER_IMPRESSION_MS"),
+        "abandonMs": get_setting("TRACKER_ABANDON_DWELL_MS"),
+        "flushMs": get_setting("TRACKER_FLUSH_MS"),
+    }
+    return format_html('{}<script src="{}" defer></script>',
+                       json_script(config, "microadjust-config"),
+                       static("microadjust_cms/js/tracker.js"))
