@@ -11,6 +11,7 @@ from wagtail.fields import StreamField
 
 
 def _personalized_values(value: Any):
+    """Every PersonalizedBlock value inside a stream, list or struct value, depth first."""
     from .blocks import PersonalizedValue
 
     if isinstance(value, PersonalizedValue):

@@ -3,9 +3,11 @@
 from django.urls import path
 
 from .collect import collect
+from .fragments import fragment
 
 app_name = "microadjust"
 
 urlpatterns = [
     path("collect/", collect, name="collect"),
+    path("api/fragment/", fragment, name="fragment"),
 ]

@@ -1,0 +1,68 @@
+"""The fragment API: one personalized block rendered for this visitor, as JSON.
+
+Triggers in ``tracker.js`` ask it for a new variant (an abandoned block, a timed reveal), so a
+page served from a shared cache can still be adjusted in the browser. It uses the same
+``decide`` as server rendering; ``exclude`` skips the variant the visitor already saw.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+from wagtail.fields import StreamField
+from wagtail.models import Page
+
+from .block_ids import _personalized_values
+from .collect import problem
+from .context import get_visitor
+
+REASONS = ("abandon", "timer", "manual")
+BLOCK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def find_personalized_value(page: Page, block_id: str):
+    """The PersonalizedBlock value with this block id in any StreamField of the page, or None."""
+    for field in page._meta.get_fields():
+        if isinstance(field, StreamField):
+            for value in _personalized_values(getattr(page, field.attname, None)):
+                if value.block_id == block_id:
+                    return value
+    return None
+
+
+@require_GET
+def fragment(request: HttpRequest) -> JsonResponse:
+    page_id, block_id = request.GET.get("page", ""), request.GET.get("block", "")
+    reason, exclude = request.GET.get("reason", "manual"), request.GET.get("exclude") or None
+    errors = []
+    if not page_id.isdigit() or len(page_id) > 10:
+        errors.append("page: must be a page id")
+    if not BLOCK_ID_RE.match(block_id):
+        errors.append("block: must be a block id (letters, digits, - and _, at most 64)")
+    if reason not in REASONS:
+        errors.append(f"reason: must be one of {', '.join(REASONS)}")
+    if exclude is not None and len(exclude) > 50:
+        errors.append("exclude: must be a variant name of at most 50 characters")
+    if errors:
+        return problem(400, "bad_request", errors)
+    page = Page.objects.live().filter(pk=int(page_id)).first()
+    if page is None:
+        return problem(404, "not_found", "no live page with this id")
+    page = page.specific
+    for restriction in page.get_view_restrictions():
+        if not restriction.accept_request(request):
+            return problem(403, "restricted", "this page is restricted")
+    value = find_personalized_value(page, block_id)
+    if value is None:
+        return problem(404, "not_found", "no personalized block with this id on the page")
+    request._ma_no_record = True  # type: ignore[attr-defined]  # the page view was counted already
+    visitor = get_visitor(request)
+    visitor.set_page(page)
+    decision = value.decide(visitor, exclude=exclude)
+    html = value.render_for(visitor, {"request": request, "page": page}, decision=decision)
+    response = JsonResponse({"html": str(html), "block": block_id, "variant": decision.variant,
+                             "reason": reason})
+    response["Cache-Control"] = "private, no-cache"
+    return response

@@ -1,0 +1,89 @@
+"""The fragment API: the same decision as server rendering, one block at a time, as JSON."""
+
+import pytest
+
+from .conftest import DESKTOP_UA, MOBILE_UA
+
+URL = "/microadjust/api/fragment/"
+
+
+def fragment(client, page, block, ua=DESKTOP_UA, **params):
+    return client.get(URL, {"page": page.pk, "block": block, **params}, HTTP_USER_AGENT=ua)
+
+
+def test_the_block_is_decided_like_the_page(client, demo):
+    home = demo["home"]
+    response = fragment(client, home, "mobile-banner", reason="abandon", ua=MOBILE_UA)
+    assert response.status_code == 200
+    data = response.json()
+    assert (data["block"], data["variant"], data["reason"]) == ("mobile-banner", "mobile", "abandon")
+    assert 'data-ma-block="mobile-banner" data-ma-variant="mobile"' in data["html"]
+    assert "Get the app" in data["html"]
+    assert "private" in response["Cache-Control"]
+    assert "Cookie" in response["Vary"]
+
+    desktop = fragment(client, home, "mobile-banner", ua=DESKTOP_UA).json()
+    assert desktop["variant"] == "default" and desktop["reason"] == "manual"
+
+
+def test_exclude_gives_the_next_best_variant(client, demo):
+    home = demo["home"]
+    data = fragment(client, home, "mobile-banner", exclude="mobile", ua=MOBILE_UA).json()
+    assert data["variant"] == "default"
+    # The query string of the fragment request is the visitor's: utm_source reaches conditions.
+    assert fragment(client, home, "newsletter-offer", utm_source="newsletter").json()["variant"] \
+        == "newsletter"
+    assert fragment(client, home, "newsletter-offer", utm_source="newsletter",
+                    exclude="newsletter").json()["variant"] == "default"
+
+
+def test_the_adjustment_is_recorded_but_no_page_view(client, demo):
+    from microadjust_cms.stores import get_profile_store
+
+    article = demo["article"]
+    response = fragment(client, article, "loyal-readers-section")
+    visitor = response.wsgi_request.visitor
+    assert [a.block_id for a in visitor.adjustments] == ["loyal-readers-section"]
+    assert visitor.page_key == str(article.pk)
+    profile = get_profile_store().load(visitor.visitor_id, str(article.pk), record_view=False,
+                                       now=0)
+    assert (profile.page_views, profile.visits) == (0, 0)  # a fragment is not a page view
+
+
+@pytest.mark.parametrize(("params", "mentions"), [
+    ({"page": "abc", "block": "mobile-banner"}, "page:"),
+    ({"page": "1" * 11, "block": "mobile-banner"}, "page:"),
+    ({"block": "mobile-banner"}, "page:"),
+    ({"page": "3", "block": "<script>"}, "block:"),
+    ({"page": "3", "block": "mobile-banner", "reason": "because"}, "reason:"),
+    ({"page": "3", "block": "mobile-banner", "exclude": "x" * 51}, "exclude:"),
+])
+def test_bad_parameters_are_a_400_naming_them(client, demo, params, mentions):
+    response = client.get(URL, params)
+    assert response.status_code == 400
+    assert any(line.startswith(mentions) for line in response.json()["detail"])
+
+
+def test_unknown_pages_and_blocks_are_404(client, demo):
+    assert fragment(client, demo["home"], "no-such-block").status_code == 404
+    response = client.get(URL, {"page": 999999, "block": "mobile-banner"})
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    # A block of another page is not found through this one.
+    assert fragment(client, demo["home"], "loyal-readers-section").status_code == 404
+
+
+def test_unpublished_and_restricted_pages_are_refused(client, demo):
+    from wagtail.models import PageViewRestriction
+
+    article = demo["article"]
+    article.unpublish()
+    assert fragment(client, article, "loyal-readers-section").status_code == 404
+    article.save_revision().publish()
+    assert fragment(client, article, "loyal-readers-section").status_code == 200
+    PageViewRestriction.objects.create(page=article, restriction_type="password", password="s3cret")
+    response = fragment(client, article, "loyal-readers-section")
+    assert response.status_code == 403 and response.json()["error"] == "restricted"
+
+
+def test_only_get(client, demo):
+    assert client.post(URL, {"page": demo["home"].pk, "block": "mobile-banner"}).status_code == 405
