@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import get_setting
 
 MIDDLEWARE = "microadjust_cms.middleware.VisitorContextMiddleware"
+RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
 
 
 @register()
@@ -41,8 +43,31 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list:
             problems.append(Error(
                 f"The Redis profile store needs CACHES[{alias!r}] to use django-redis "
                 f"(found {backend!r}).", id="microadjust_cms.E003"))
+    rate = get_setting("COLLECT_RATE")
+    if not isinstance(rate, str) or not RATE_RE.match(rate):  # django-ratelimit's rate syntax
+        problems.append(Error(f"MICROADJUST_COLLECT_RATE {rate!r} is not a rate like '120/m'.",
+                              id="microadjust_cms.E005"))
+    days = get_setting("EVENT_RETENTION_DAYS")
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        problems.append(Error("MICROADJUST_EVENT_RETENTION_DAYS must be a whole number of days, "
+                              "at least 1.", id="microadjust_cms.E006"))
     idle = get_setting("VISIT_IDLE_SECONDS")
     if not isinstance(idle, int | float) or idle <= 0:
         problems.append(Error("MICROADJUST_VISIT_IDLE_SECONDS must be a positive number.",
                               id="microadjust_cms.E004"))
     return problems
+
+
+@register(Tags.urls)
+def check_urls(app_configs: Any = None, **kwargs: Any) -> list:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("microadjust:collect")
+    except NoReverseMatch:
+        return [Warning(
+            "microadjust_cms.urls is not included: the tracker has nowhere to send events and "
+            "the fragment API is missing.",
+            hint='Add path("microadjust/", include("microadjust_cms.urls")) to your URLconf.',
+            id="microadjust_cms.W002")]
+    return []

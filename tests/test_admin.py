@@ -151,6 +151,15 @@ def test_system_checks(settings):
     assert "microadjust_cms.E002" in {m.id for m in run_checks()}
     settings.MIDDLEWARE = []
     assert "microadjust_cms.W001" in {m.id for m in run_checks()}
+    settings.MICROADJUST_COLLECT_RATE = "lots"
+    settings.MICROADJUST_EVENT_RETENTION_DAYS = 0
+    assert {"microadjust_cms.E005", "microadjust_cms.E006"} <= {m.id for m in run_checks()}
+
+
+def test_missing_urls_are_a_warning(settings):
+    settings.ROOT_URLCONF = "tests.urls_without_microadjust"
+    messages = [m for m in run_checks() if m.id == "microadjust_cms.W002"]
+    assert messages and "include(\"microadjust_cms.urls\")" in messages[0].hint
 
 
 def test_invalid_rule_is_the_only_segment_error(admin_client):
