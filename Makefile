@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install install-test bench bench-instructions clean
+.PHONY: demo test install install-test bench bench-instructions bench-collect clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: install-test
 
 bench-instructions: install-test
 	$(BIN)/python bench/render_instructions.py
+
+bench-collect: install-test
+	$(BIN)/python bench/collect.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache

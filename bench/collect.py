@@ -1,0 +1,230 @@
+"""Collect endpoint and fragment API under load: gunicorn on loopback, PostgreSQL, Redis, wrk.
+
+In one run: the production settings (``bench/collect_site.py``) serve a fresh PostgreSQL
+database ``microadjust_bench`` (created and dropped here) with Redis db 14 as cache. wrk posts
+realistic batches (10 events, as 2,000 visitors with signed cookies) to the collect endpoint for
+``--seconds``, then the same bodies to a bare Django JSON view on the same server; then it asks
+the fragment API for a block. Prints requests and events per second, p50 / p99, errors, the
+ratio against the bare view (budget >= 0.5), the fragment p99 (budget < 20 ms), and checks that
+the database holds every accepted event. Writes ``bench/results/collect.json``.
+
+    .venv/bin/python bench/collect.py [--seconds 30] [--connections 16] [--workers 2]
+
+Needs wrk (Debian package ``wrk``), gunicorn, PostgreSQL and Redis on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATABASE = "microadjust_bench"
+SERVER = "postgres://postgres@127.0.0.1:5432/"
+EVENTS_PER_BATCH = 10
+VISITORS = 2000
+
+
+def bench_env(port: int) -> dict[str, str]:
+    return {**os.environ, "DJANGO_SETTINGS_MODULE": "collect_site",
+            "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}", "SECRET_KEY": "bench-only-" + "x" * 40,
+            "DATABASE_URL": SERVER + DATABASE, "REDIS_URL": "redis://127.0.0.1:6379/14",
+            "MA_PORT": str(port)}
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    with psycopg.connect(SERVER + "postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def drop_database() -> None:
+    import psycopg
+
+    with psycopg.connect(SERVER + "postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"gunicorn did not listen on {port}")
+
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> dict:
+    def latency(pct: str) -> float:
+        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        return round(float(match.group(1)) * UNITS[match.group(2)], 3) if match else float("nan")
+
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                              output)
+    return {
+        "requests": total,
+        "requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": latency("50"), "p99_ms": latency("99"),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+    }
+
+
+def wrk(url: str, seconds: int, connections: int, env: dict, script: Path | None = None,
+        headers: tuple[str, ...] = ()) -> dict:
+    command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    if script:
+        command += ["-s", str(script)]
+    for header in headers:
+        command += ["-H", header]
+    result = subprocess.run([*command, url], capture_output=True, text=True, env=env, check=True)
+    return parse_wrk(result.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "collect.json")
+    args = parser.parse_args(argv)
+    for tool in ("wrk", "gunicorn"):
+        if not shutil.which(tool) and not (Path(sys.executable).parent / tool).exists():
+            sys.exit(f"{tool} is needed (apt-get install wrk; pip install gunicorn)")
+
+    port = free_port()
+    env = bench_env(port)
+    os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
+    sys.path[:0] = [str(HERE), str(ROOT)]
+    recreate_database()
+    server = None
+    try:
+        manage = [sys.executable, str(ROOT / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        subprocess.run([*manage, "load_demo"], env=env, check=True, capture_output=True)
+
+        import django
+
+        django.setup()
+        from django_redis import get_redis_connection
+
+        from microadjust_cms.context import visitor_cookie_signer
+        from microadjust_cms.models import Event
+        from project.demo.models import HomePage
+
+        get_redis_connection("default").flushdb()
+        signer = visitor_cookie_signer()
+        cookie_file = Path(tempfile.mkstemp(suffix=".txt")[1])
+        cookie_file.write_text("\n".join(signer.sign(uuid.uuid4().hex) for _ in range(VISITORS)))
+        env["MA_COOKIES"] = str(cookie_file)
+        home = HomePage.objects.get()
+
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        server = subprocess.Popen(
+            [gunicorn, "project.wsgi", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+             "--log-level", "warning"], env=env, cwd=ROOT)
+        wait_for_port(port)
+        base = f"http://127.0.0.1:{port}"
+        script = HERE / "collect.lua"
+        wrk(base + "/microadjust/collect/", 3, args.connections, {**env, "MA_PATH": "/microadjust/collect/"},
+            script)  # warm-up
+        time.sleep(2)  # let requests wrk gave up on at its deadline finish before counting
+        Event.objects.all().delete()
+
+        collect = wrk(base + "/microadjust/collect/", args.seconds, args.connections,
+                      {**env, "MA_PATH": "/microadjust/collect/"}, script)
+        time.sleep(2)
+        collect_stored = Event.objects.count()
+        bare = wrk(base + "/bench/bare/", args.seconds, args.connections,
+                   {**env, "MA_PATH": "/bench/bare/"}, script)
+        fragment_url = (f"{base}/microadjust/api/fragment/?page={home.pk}&block=mobile-banner"
+                        "&reason=abandon&exclude=mobile")
+        fragment = wrk(fragment_url, max(5, args.seconds // 3), 4, env,
+                       headers=(f"Cookie: ma_vid={signer.sign(uuid.uuid4().hex)}",
+                                "User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"))
+        accepted = collect["requests"] - collect["non_2xx"]
+        # Counted before the bare run started: requests still in flight when wrk stopped may
+        # have been stored without wrk counting them, so stored >= accepted is the check.
+        stored = collect_stored
+        cookie_file.unlink()
+    finally:
+        if server:
+            server.terminate()
+            server.wait(timeout=30)
+        from django.db import connections
+
+        connections.close_all()
+        drop_database()
+
+    ratio = collect["requests_per_second"] / bare["requests_per_second"]
+    result = {
+        "benchmark": "collect",
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "setup": {"server": f"gunicorn, {args.workers} sync workers", "load": "wrk, 1 thread",
+                  "connections": args.connections, "seconds": args.seconds,
+                  "events_per_batch": EVENTS_PER_BATCH, "visitors": VISITORS,
+                  "database": "PostgreSQL", "cache": "Redis",
+                  "python": sys.version.split()[0], "cpus": os.cpu_count()},
+        "collect": {**collect, "events_per_second": round(
+            (accepted / collect["requests"]) * collect["requests_per_second"] * EVENTS_PER_BATCH, 1)},
+        "bare_json_view": bare,
+        "fragment": fragment,
+        "accepted_events": accepted * EVENTS_PER_BATCH,
+        "stored_events": stored,
+        "budgets": {
+            "collect_vs_bare": {"limit": ">= 0.5", "ratio": round(ratio, 3), "pass": ratio >= 0.5},
+            "collect_p99": {"limit": "< 50 ms", "p99_ms": collect["p99_ms"],
+                            "pass": collect["p99_ms"] < 50},
+            "fragment_p99": {"limit": "< 20 ms", "p99_ms": fragment["p99_ms"],
+                             "pass": fragment["p99_ms"] < 20},
+            "every_accepted_event_stored": {"accepted": accepted * EVENTS_PER_BATCH,
+                                            "stored": stored,
+                                            "pass": stored >= accepted * EVENTS_PER_BATCH},
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print("| endpoint | req/s | events/s | p50 ms | p99 ms | non-2xx | socket errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    rows = (("collect", result["collect"]), ("bare JSON view", bare), ("fragment API", fragment))
+    for label, r in rows:
+        events = r.get("events_per_second", "")
+        print(f"| {label} | {r['requests_per_second']:.0f} | {events} | {r['p50_ms']} | "
+              f"{r['p99_ms']} | {r['non_2xx']} | {r['socket_errors']} |")
+    print()
+    for name, budget in result["budgets"].items():
+        shown = {k: v for k, v in budget.items() if k != "pass"}
+        print(f"{name}: {shown} {'PASS' if budget['pass'] else 'FAIL'}")
+    print(f"accepted events {result['accepted_events']}, stored {stored}")
+    print(f"Wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
