@@ -10,7 +10,7 @@ from wagtail.blocks.list_block import ListValue
 from wagtail.fields import StreamField
 
 
-def _personalized_values(value: Any):
+def personalized_values(value: Any):
     """Every PersonalizedBlock value inside a stream, list or struct value, depth first."""
     from .blocks import PersonalizedValue
 
@@ -18,13 +18,13 @@ def _personalized_values(value: Any):
         yield value
     elif isinstance(value, StreamValue):
         for child in value:
-            yield from _personalized_values(child.value)
+            yield from personalized_values(child.value)
     elif isinstance(value, ListValue):
         for item in value:
-            yield from _personalized_values(item)
+            yield from personalized_values(item)
     elif isinstance(value, StructValue):
         for item in value.values():
-            yield from _personalized_values(item)
+            yield from personalized_values(item)
 
 
 def renew_duplicate_block_ids(instance: Any) -> list[str]:
@@ -37,7 +37,7 @@ def renew_duplicate_block_ids(instance: Any) -> list[str]:
         stream = getattr(instance, field.attname, None)
         if not isinstance(stream, StreamValue):
             continue
-        for value in _personalized_values(stream):
+        for value in personalized_values(stream):
             block_id = value.block_id
             if not block_id or block_id in seen:
                 block_id = uuid.uuid4().hex[:12]

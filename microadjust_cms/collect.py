@@ -17,7 +17,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from django.db import DatabaseError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
@@ -27,18 +27,11 @@ from .conf import get_setting
 from .context import known_visitor_id, tracking_allowed
 from .middleware import set_visitor_cookie
 from .models import Event
+from .responses import problem
 
 logger = logging.getLogger("microadjust_cms.collect")
 #: sendBeacon posts text/plain unless given a typed Blob; both carry the same JSON.
 CONTENT_TYPES = ("application/json", "text/plain")
-
-
-def problem(status: int, error: str, detail: str | list[str]) -> JsonResponse:
-    """The JSON body every refusal has: a stable ``error`` code and what was wrong."""
-    details = detail if isinstance(detail, list) else [detail]
-    response = JsonResponse({"error": error, "detail": details}, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 def _origin_allowed(request: HttpRequest) -> bool:

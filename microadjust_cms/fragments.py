@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET
 from wagtail.fields import StreamField
 from wagtail.models import Page
 
-from .block_ids import _personalized_values
-from .collect import problem
+from .block_ids import personalized_values
 from .context import get_visitor
+from .responses import problem
 
 REASONS = ("abandon", "timer", "manual")
 BLOCK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -26,7 +26,7 @@ def find_personalized_value(page: Page, block_id: str):
     """The PersonalizedBlock value with this block id in any StreamField of the page, or None."""
     for field in page._meta.get_fields():
         if isinstance(field, StreamField):
-            for value in _personalized_values(getattr(page, field.attname, None)):
+            for value in personalized_values(getattr(page, field.attname, None)):
                 if value.block_id == block_id:
                     return value
     return None
