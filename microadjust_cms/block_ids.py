@@ -27,23 +27,26 @@ def personalized_values(value: Any):
             yield from personalized_values(item)
 
 
+def object_personalized_values(instance: Any):
+    """Every PersonalizedBlock value in all StreamFields of a model instance (a page)."""
+    for field in instance._meta.get_fields():
+        if isinstance(field, StreamField):
+            stream = getattr(instance, field.attname, None)
+            if isinstance(stream, StreamValue):
+                yield from personalized_values(stream)
+
+
 def renew_duplicate_block_ids(instance: Any) -> list[str]:
     """Give every repeated block id after its first use a fresh one; return the new ids."""
     seen: set[str] = set()
     renewed: list[str] = []
-    for field in instance._meta.get_fields():
-        if not isinstance(field, StreamField):
-            continue
-        stream = getattr(instance, field.attname, None)
-        if not isinstance(stream, StreamValue):
-            continue
-        for value in personalized_values(stream):
-            block_id = value.block_id
-            if not block_id or block_id in seen:
-                block_id = uuid.uuid4().hex[:12]
-                value["block_id"] = block_id
-                renewed.append(block_id)
-            seen.add(block_id)
+    for value in object_personalized_values(instance):
+        block_id = value.block_id
+        if not block_id or block_id in seen:
+            block_id = uuid.uuid4().hex[:12]
+            value["block_id"] = block_id
+            renewed.append(block_id)
+        seen.add(block_id)
     return renewed
 
 

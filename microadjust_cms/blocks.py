@@ -243,18 +243,16 @@ class PersonalizedValue(blocks.StructValue):
     def program(self) -> Program:
         """The compiled variant tests: found by (block id, stored rules revision); blocks stored
         without a revision are compared with the cached copy; form values are compiled as is."""
-        if self.raw_variants is not None and dict.get(self, "variants") is _PENDING:
+        if self.stored:
             revision = self.rules_revision
             if revision:
-                return program_for_revision(dict.get(self, "block_id") or "", revision,
-                                            self.variant_items)
+                return program_for_revision(self.block_id, revision, self.variant_items)
             return program_for_stored(self.block_id, self.raw_variants, self.variant_items)
         return compile_program(self.variant_items())
 
     def variant_content(self, position: int) -> Any:
-        raw = self.raw_variants
-        if raw is not None and dict.get(self, "variants") is _PENDING:
-            content = _item_value(raw[position]).get("content")
+        if self.stored:
+            content = _item_value(self.raw_variants[position]).get("content")  # type: ignore[index]
             return self.block.child_blocks["default"].to_python(content)
         return self["variants"][position]["content"]
 
@@ -265,7 +263,7 @@ class PersonalizedValue(blocks.StructValue):
                    decision: Decision | None = None) -> SafeString:
         """Decide (unless told), record the adjustment, render the content in its wrapper."""
         variant, content, reason = decision or decide(self, visitor)
-        block_id = dict.get(self, "block_id") or ""
+        block_id = self.block_id
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)
         return wrap(block_id, variant, html)

@@ -50,12 +50,6 @@ def _origin_allowed(request: HttpRequest) -> bool:
     return parts.netloc == host
 
 
-def _rate_key(_group: str, request: HttpRequest) -> str:
-    """Known visitors by id; newcomers (who would get a fresh id each time) by address. Only
-    django-ratelimit's short-lived cache counter sees the address (hashed); it is not stored."""
-    return request._ma_collect_visitor or "addr:" + request.META.get("REMOTE_ADDR", "")  # type: ignore[attr-defined]
-
-
 @csrf_exempt  # a beacon cannot carry a CSRF token; the Origin check and the cookie stand in
 def collect(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
@@ -85,8 +79,10 @@ def collect(request: HttpRequest) -> HttpResponse:
         if request.COOKIES.get(get_setting("COOKIE_NAME")):
             return problem(403, "forged_visitor", "the visitor cookie's signature does not match")
         visitor_id = uuid.uuid4().hex
-    request._ma_collect_visitor = None if new_visitor else visitor_id  # type: ignore[attr-defined]
-    if is_ratelimited(request, group="microadjust:collect", key=_rate_key,
+    # Known visitors by id; newcomers (a fresh id each time) by address. Only django-ratelimit's
+    # short-lived cache counter sees the address (hashed); it is not stored.
+    rate_key = "addr:" + request.META.get("REMOTE_ADDR", "") if new_visitor else visitor_id
+    if is_ratelimited(request, group="microadjust:collect", key=lambda _group, _request: rate_key,
                       rate=get_setting("COLLECT_RATE"), increment=True):
         response = problem(429, "rate_limited", "too many batches; retry later")
         response["Retry-After"] = "60"

@@ -58,7 +58,7 @@ def site_now() -> datetime:
 
 def known_visitor_id(request: HttpRequest) -> str | None:
     """The logged-in user (``u<pk>``) or the id in a valid signed visitor cookie; None for a
-    first visit or a forged cookie. Never creates an id (the collect endpoint must not)."""
+    first visit or a forged cookie. Never creates an id: callers decide whether to."""
     if settings.SESSION_COOKIE_NAME in request.COOKIES:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
@@ -79,10 +79,15 @@ class Adjustment(NamedTuple):
     reason: str = "match"
 
 
+def opted_out(request: HttpRequest) -> bool:
+    """Do Not Track or Global Privacy Control is set (and ``HONOUR_DNT`` is on)."""
+    meta = request.META
+    return get_setting("HONOUR_DNT") and (meta.get("HTTP_DNT") == "1" or meta.get("HTTP_SEC_GPC") == "1")
+
+
 def tracking_allowed(request: HttpRequest) -> bool:
     """Do Not Track, Global Privacy Control and the consent setting, in that order."""
-    meta = request.META
-    if get_setting("HONOUR_DNT") and (meta.get("HTTP_DNT") == "1" or meta.get("HTTP_SEC_GPC") == "1"):
+    if opted_out(request):
         return False
     if get_setting("REQUIRE_CONSENT"):
         return request.COOKIES.get(get_setting("CONSENT_COOKIE_NAME")) == "1"

@@ -7,29 +7,21 @@ page served from a shared cache can still be adjusted in the browser. It uses th
 
 from __future__ import annotations
 
-import re
-
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
-from wagtail.fields import StreamField
 from wagtail.models import Page
 
-from .block_ids import personalized_values
+from .block_ids import object_personalized_values
+from .collect_schema import BLOCK_ID_RE
 from .context import get_visitor
 from .responses import problem
 
 REASONS = ("abandon", "timer", "manual")
-BLOCK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def find_personalized_value(page: Page, block_id: str):
     """The PersonalizedBlock value with this block id in any StreamField of the page, or None."""
-    for field in page._meta.get_fields():
-        if isinstance(field, StreamField):
-            for value in personalized_values(getattr(page, field.attname, None)):
-                if value.block_id == block_id:
-                    return value
-    return None
+    return next((v for v in object_personalized_values(page) if v.block_id == block_id), None)
 
 
 @require_GET

@@ -167,12 +167,10 @@ def microadjust_tracker(context: template.Context) -> str:
     from django.utils.html import format_html, json_script
 
     from ..conf import get_setting
+    from ..context import opted_out
 
     request = context.get("request")
-    if not isinstance(request, HttpRequest):
-        return mark_safe("")
-    meta = request.META
-    if get_setting("HONOUR_DNT") and (meta.get("HTTP_DNT") == "1" or meta.get("HTTP_SEC_GPC") == "1"):
+    if not isinstance(request, HttpRequest) or opted_out(request):
         return mark_safe("")
     try:
         endpoint = reverse("microadjust:collect")
