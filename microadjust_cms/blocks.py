@@ -248,7 +248,7 @@ class PersonalizedValue(blocks.StructValue):
             if revision:
                 return program_for_revision(self.block_id, revision, self.variant_items)
             return program_for_stored(self.block_id, self.raw_variants, self.variant_items)
-        return compile_program(self.variant_items())
+        return compile_program(self.variant_items(), self.block_id)
 
     def variant_content(self, position: int) -> Any:
         if self.stored:

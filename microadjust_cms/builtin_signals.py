@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 from django.utils.translation import gettext_lazy as _
 from user_agents import parse as parse_user_agent
 
+from .behaviour import engagement_level, engagement_score, top_affinity
 from .conf import get_setting
 from .signal_registry import Signal, SignalRegistry
 
@@ -129,6 +131,34 @@ def _is_returning(v: VisitorContext, _p: str | None) -> bool:
     return v.profile.visits > 1
 
 
+def _engagement_score(v: VisitorContext, _p: str | None) -> int:
+    return engagement_score(v.profile.engagement, get_setting("ENGAGEMENT_SCALE"))
+
+
+def _engagement_level(v: VisitorContext, _p: str | None) -> str:
+    return engagement_level(v.signal("engagement_score"), get_setting("ENGAGEMENT_LEVELS"))
+
+
+def _content_affinity(v: VisitorContext, _p: str | None) -> str | None:
+    return top_affinity(v.profile.affinity, get_setting("AFFINITY_MIN_POINTS"))
+
+
+def _abandoned(v: VisitorContext, block: str | None) -> bool:
+    return bool(block) and block in v.profile.abandoned
+
+
+def _clicked(v: VisitorContext, block: str | None) -> bool:
+    return bool(block) and block in v.profile.clicked
+
+
+def _days_since_last_visit(v: VisitorContext, _p: str | None) -> int | None:
+    ended = v.profile.last_visit_end
+    return int((time.time() - ended) // 86400) if ended else None
+
+
+ENGAGEMENT_CHOICES = [("low", _("Low")), ("medium", _("Medium")), ("high", _("High"))]
+
+
 def _segment(v: VisitorContext, _p: str | None) -> frozenset[str]:
     return v.segments
 
@@ -168,6 +198,35 @@ BUILTINS = [
            needs_profile=True,
            help_text=_("How often this visitor has viewed this page, this view included: "
                        "2 or more is a repeat view.")),
+    Signal("engagement_score", "integer", _engagement_score, _("Engagement score"),
+           needs_profile=True,
+           help_text=_("0-100 from impressions, dwell, clicks and conversions; points halve "
+                       "every 14 days (see the README).")),
+    Signal("engagement_level", "string", _engagement_level, _("Engagement level"),
+           choices=ENGAGEMENT_CHOICES, needs_profile=True,
+           help_text=_("Low below 30, medium below 60, high from 60 (engagement score).")),
+    Signal("content_affinity", "string", _content_affinity, _("Content affinity"),
+           needs_profile=True,
+           help_text=_("The content type or tag (declared by blocks) this visitor engages "
+                       "with most, e.g. 'video'.")),
+    Signal("scroll_depth", "integer", _profile("page_scroll"), _("Scroll depth on this page"),
+           needs_profile=True,
+           help_text=_("Deepest milestone reached on this page (0, 25, 50, 75, 90, 100).")),
+    Signal("dwell_seconds", "number", _profile("page_dwell"), _("Dwell seconds on this page"),
+           needs_profile=True,
+           help_text=_("Seconds this visitor's tracked blocks on this page were in view, "
+                       "summed over blocks and views.")),
+    Signal("abandoned", "boolean", _abandoned, _("Block abandoned"), needs_profile=True,
+           param_label=_("Block id ('this' for this block)"), param_is_block=True,
+           help_text=_("The visitor scrolled past the block without engaging.")),
+    Signal("clicked", "boolean", _clicked, _("Block clicked"), needs_profile=True,
+           param_label=_("Block id ('this' for this block)"), param_is_block=True,
+           help_text=_("The visitor clicked a link or button in the block.")),
+    Signal("conversions", "integer", _profile("conversions"), _("Conversions"),
+           needs_profile=True, help_text=_("Goals reached (data-ma-goal, microadjust.goal).")),
+    Signal("days_since_last_visit", "integer", _days_since_last_visit,
+           _("Days since last visit"), needs_profile=True,
+           help_text=_("Whole days since the previous visit ended; unset on a first visit.")),
     Signal("segment", "set", _segment, _("Segment"), choices=_segment_choices,
            help_text=_("Rule segments the visitor is in.")),
 ]

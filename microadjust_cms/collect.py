@@ -6,13 +6,15 @@ pages can stay free of Set-Cookie; a cookie that fails its signature is refused.
 validated whole (``collect_schema``) and stored in one transaction, or nothing is stored.
 Answers: 204 stored (or ignored under DNT / GPC / missing consent); 400 malformed; 403 foreign
 origin or a forged visitor cookie; 405 not POST; 413 too large; 415 not JSON; 429 rate limited; 503
-database unavailable (the tracker keeps the batch and retries).
+database unavailable (the tracker keeps the batch and retries). Stored events then update the
+profile (``behaviour``) in one store round trip; a store that is down is logged, not fatal.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -22,12 +24,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
+from .behaviour import summarize
 from .collect_schema import BatchError, validate_batch
 from .conf import get_setting
-from .context import known_visitor_id, tracking_allowed
+from .context import counters, known_visitor_id, tracking_allowed
 from .middleware import set_visitor_cookie
 from .models import Event
 from .responses import problem
+from .stores import StoreUnavailable, get_profile_store
 
 logger = logging.getLogger("microadjust_cms.collect")
 #: sendBeacon posts text/plain unless given a typed Blob; both carry the same JSON.
@@ -48,6 +52,21 @@ def _origin_allowed(request: HttpRequest) -> bool:
     except Exception:  # DisallowedHost: Django's own check refuses the request
         return False
     return parts.netloc == host
+
+
+def update_profile(visitor_id: str, rows: list[dict]) -> None:
+    """Apply the stored batch's behaviour to the profile in one store round trip. The events
+    are already stored, so a store that is down costs the profile this batch, not the events:
+    logged and counted, and the answer is still 204."""
+    update = summarize(rows)
+    if not update:
+        return
+    try:
+        get_profile_store().record_events(visitor_id, update, now=time.time())
+    except StoreUnavailable:
+        counters["store_failures"] += 1
+        logger.warning("Profile store unavailable; %d events stored without a profile update",
+                       len(rows), exc_info=True)
 
 
 @csrf_exempt  # a beacon cannot carry a CSRF token; the Origin check and the cookie stand in
@@ -103,6 +122,7 @@ def collect(request: HttpRequest) -> HttpResponse:
         response = problem(503, "unavailable", "events could not be stored; retry later")
         response["Retry-After"] = "30"
         return response
+    update_profile(visitor_id, rows)
     response = HttpResponse(status=204)
     if new_visitor:
         set_visitor_cookie(response, visitor_id)

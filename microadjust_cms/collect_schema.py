@@ -19,17 +19,22 @@ SCROLL_MILESTONES = (25, 50, 75, 90, 100)
 MAX_ERRORS = 20
 BLOCK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: A content type or tag a block declares (``data-ma-kind``, ``data-ma-tags``).
+CONTENT_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_TAGS = 5
 
 _PAGE = ("page", "path")
+#: Block events may say what the block holds: its content type ("kind") and tags.
+_CONTENT = ("kind", "tags")
 #: type → (required fields, optional fields) besides "type" and "t".
 EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pageview": ((), (*_PAGE, "previous")),
-    "impression": (("block", "variant"), _PAGE),
-    "dwell": (("block", "variant", "value"), _PAGE),
+    "impression": (("block", "variant"), (*_PAGE, *_CONTENT)),
+    "dwell": (("block", "variant", "value"), (*_PAGE, *_CONTENT)),
     "scroll": (("value",), _PAGE),
-    "click": (("block", "variant"), (*_PAGE, "name")),
-    "abandon": (("block", "variant"), (*_PAGE, "value")),
-    "conversion": (("name",), (*_PAGE, "block", "variant")),
+    "click": (("block", "variant"), (*_PAGE, "name", *_CONTENT)),
+    "abandon": (("block", "variant"), (*_PAGE, "value", *_CONTENT)),
+    "conversion": (("name",), (*_PAGE, "block", "variant", *_CONTENT)),
 }
 
 
@@ -81,6 +86,16 @@ def _check_field(kind: str, name: str, value: Any, now_ms: int) -> str | None:
         return _text(value, 50)
     if name == "name":
         return _text(value, 100)
+    if name == "kind":
+        if not isinstance(value, str) or not CONTENT_KEY_RE.match(value):
+            return "must be a content type (a-z, 0-9, - and _, at most 32)"
+        return None
+    if name == "tags":
+        tags = value.split(" ") if isinstance(value, str) else None
+        if not tags or len(tags) > MAX_TAGS or not all(CONTENT_KEY_RE.match(t) for t in tags):
+            return (f"must be 1 to {MAX_TAGS} space-separated tags "
+                    "(a-z, 0-9, - and _, at most 32 each)")
+        return None
     if name == "value":
         if kind == "scroll":
             if value not in SCROLL_MILESTONES or isinstance(value, bool):
@@ -143,6 +158,8 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
             "variant": event.get("variant", ""),
             "value": event.get("value"),
             "name": event.get("name", ""),
+            "content_type": event.get("kind", ""),
+            "tags": event.get("tags", ""),
         })
     if errors:
         raise BatchError(errors)

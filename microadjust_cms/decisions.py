@@ -51,10 +51,43 @@ _programs_by_revision: dict[tuple[str, str], Program] = {}
 _programs_by_stored: dict[str, tuple[Any, Program]] = {}
 
 
-def compile_program(variants: list) -> Program:
-    return [(v.get("name") or "variant",
-             variant_predicate(v.get("segment") or "", v.get("condition")), position)
-            for position, v in enumerate(variants) if hasattr(v, "get")]
+THIS_BLOCK = "this"
+
+
+def bind_block(condition: Any, block_id: str) -> Any:
+    """The condition with ``"param": "this"`` replaced by ``block_id`` in rules over block
+    signals (``abandoned``, ``clicked``): a variant can ask about its own block, and the
+    compiled test, keyed by the bound condition, is then this block's alone."""
+    if isinstance(condition, list):
+        return [bind_block(item, block_id) for item in condition]
+    if not isinstance(condition, dict):
+        return condition
+    if "signal" in condition:
+        if condition.get("param") == THIS_BLOCK and block_id:
+            from .signal_registry import registry
+
+            signal = registry.get(condition["signal"])
+            if signal is not None and signal.param_is_block:
+                return {**condition, "param": block_id}
+        return condition
+    return {key: bind_block(child, block_id) for key, child in condition.items()}
+
+
+def _uses_this(condition: Any) -> bool:
+    return f'"{THIS_BLOCK}"' in json.dumps(condition) if condition else False
+
+
+def compile_program(variants: list, block_id: str = "") -> Program:
+    program = []
+    for position, v in enumerate(variants):
+        if not hasattr(v, "get"):
+            continue
+        condition = v.get("condition")
+        if _uses_this(condition):
+            condition = bind_block(condition, block_id)
+        program.append((v.get("name") or "variant",
+                        variant_predicate(v.get("segment") or "", condition), position))
+    return program
 
 
 def rules_revision(variants: Any) -> str:
@@ -72,7 +105,7 @@ def program_for_revision(block_id: str, revision: str,
     program = _programs_by_revision.get((block_id, revision))
     if program is None:
         program = _remember(_programs_by_revision, (block_id, revision),
-                            compile_program(variants()))
+                            compile_program(variants(), block_id))
     return program
 
 
@@ -82,7 +115,7 @@ def program_for_stored(block_id: str, stored: list, variants: Callable[[], list]
     cached = _programs_by_stored.get(block_id)
     if cached is not None and cached[0] == stored:
         return cached[1]
-    program = compile_program(variants())
+    program = compile_program(variants(), block_id)
     _remember(_programs_by_stored, block_id, (copy.deepcopy(stored), program))
     return program
 

@@ -48,3 +48,15 @@ EVENT_RETENTION_DAYS = 180
 TRACKER_IMPRESSION_MS = 750
 TRACKER_ABANDON_DWELL_MS = 2000
 TRACKER_FLUSH_MS = 5000
+
+# Behaviour signals (formula in ``behaviour.py`` and the README). Engagement and content
+# affinity points halve every this many days; the score is 100 · (1 - e^(-points / scale));
+# the level is "medium" from the first threshold and "high" from the second.
+ENGAGEMENT_HALF_LIFE_DAYS = 14
+ENGAGEMENT_SCALE = 20.0
+ENGAGEMENT_LEVELS = (30, 60)
+# content_affinity names a content type or tag only once it has at least this many points.
+AFFINITY_MIN_POINTS = 2.0
+
+# Triggers: at most this many blocks swapped in place per page view (abandon, timed reveal).
+TRIGGER_FREQUENCY_CAP = 2

@@ -136,6 +136,9 @@ class Event(models.Model):
     value = models.PositiveIntegerField(null=True, blank=True)
     #: Goal name for conversions, the clicked element's label for clicks.
     name = models.CharField(max_length=100, blank=True)
+    #: What the block holds, as it declared it: a content type and space-separated tags.
+    content_type = models.CharField(max_length=32, blank=True)
+    tags = models.CharField(max_length=170, blank=True)
 
     class Meta:
         verbose_name = _("event")

@@ -45,6 +45,8 @@ class Signal:
     choices: Choices | Callable[[], Choices] | None = None
     needs_profile: bool = False
     param_label: str = ""
+    #: The parameter is a block id; in a personalized block's variants "this" means that block.
+    param_is_block: bool = False
     operators: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -73,6 +75,7 @@ class Signal:
             "operators": list(self.operators),
             "choices": self.get_choices(),
             "param": str(self.param_label) or None,
+            "param_default": "this" if self.param_is_block else None,
         }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from ..behaviour import AFFINITY_PREFIX, BehaviourUpdate, decay
 from ..conf import get_setting
 
 
@@ -18,7 +20,12 @@ class Profile:
     ``visits``: visits so far, the current one included (a visit ends after
     ``VISIT_IDLE_SECONDS`` idle). ``visit_pageviews``: page views in the current visit.
     ``page_views``: views of the current page. ``last_seen``: when the visitor was seen before
-    this request (epoch seconds, 0 when never).
+    this request (epoch seconds, 0 when never). ``last_visit_end``: when the visit before the
+    current one ended (0 on a first visit).
+
+    Behaviour (from tracked events, see ``behaviour``): ``engagement`` and ``affinity`` are
+    decayed to the time of loading; ``page_scroll`` (deepest milestone) and ``page_dwell``
+    (block dwell seconds) are for the current page; ``abandoned`` and ``clicked`` hold block ids.
     """
 
     visits: int = 0
@@ -27,6 +34,14 @@ class Profile:
     page_views: int = 0
     first_seen: float = 0.0
     last_seen: float = 0.0
+    last_visit_end: float = 0.0
+    engagement: float = 0.0
+    affinity: Mapping[str, float] = field(default_factory=dict)
+    conversions: int = 0
+    page_scroll: int = 0
+    page_dwell: float = 0.0
+    abandoned: frozenset[str] = frozenset()
+    clicked: frozenset[str] = frozenset()
 
     @classmethod
     def empty(cls) -> Profile:
@@ -47,6 +62,12 @@ class ProfileStore:
         Raise ``StoreUnavailable`` when the backend cannot be reached."""
         raise NotImplementedError
 
+    def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
+        """Apply a batch's behaviour (``behaviour.summarize``) to the profile: decayed
+        engagement and affinity, per-page scroll depth and dwell, per-block abandons and clicks,
+        conversions. One round trip; ``StoreUnavailable`` when the backend cannot be reached."""
+        raise NotImplementedError
+
     def clear(self, visitor_id: str) -> None:
         """Forget everything about the visitor (privacy requests, tests)."""
         raise NotImplementedError
@@ -60,6 +81,8 @@ class ProfileStore:
         state = dict(state)
         previous = state.get("last_seen", 0.0)
         if not state.get("visits") or now - previous > idle:
+            if state.get("visits"):
+                state["last_visit_end"] = previous
             state["visits"] = state.get("visits", 0) + 1
             state["visit_pageviews"] = 0
         state["visit_pageviews"] = state.get("visit_pageviews", 0) + 1
@@ -70,7 +93,16 @@ class ProfileStore:
         return state, page_count + 1
 
     @staticmethod
-    def to_profile(state: dict[str, float], page_count: int, *, record_view: bool) -> Profile:
+    def to_profile(state: Mapping[str, float], page_count: int, *, record_view: bool,
+                   now: float = 0.0, page_behaviour: tuple[float, float] = (0, 0.0),
+                   blocks: Mapping[str, tuple[int, int]] | None = None) -> Profile:
+        """``page_behaviour`` is (scroll depth, dwell seconds) on the page; ``blocks`` maps a
+        block id to (abandons, clicks)."""
+        half_life = get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0
+        affinity_at = state.get("aff_at", 0.0)
+        affinity = {name[len(AFFINITY_PREFIX):]: decay(points, affinity_at, now, half_life)
+                    for name, points in state.items() if name.startswith(AFFINITY_PREFIX)}
+        blocks = blocks or {}
         return Profile(
             visits=int(state.get("visits", 0)),
             visit_pageviews=int(state.get("visit_pageviews", 0)),
@@ -78,4 +110,12 @@ class ProfileStore:
             page_views=int(page_count),
             first_seen=float(state.get("first_seen", 0.0)),
             last_seen=float(state.get("prev_seen" if record_view else "last_seen", 0.0)),
+            last_visit_end=float(state.get("last_visit_end", 0.0)),
+            engagement=decay(float(state.get("eng", 0.0)), state.get("eng_at", 0.0), now, half_life),
+            affinity=affinity,
+            conversions=int(state.get("conv", 0)),
+            page_scroll=int(page_behaviour[0]),
+            page_dwell=float(page_behaviour[1]),
+            abandoned=frozenset(b for b, (abandons, _c) in blocks.items() if abandons),
+            clicked=frozenset(b for b, (_a, clicks) in blocks.items() if clicks),
         )

@@ -1,6 +1,7 @@
 """Profile store on a Django cache: the embedded default (locmem) for the demo and tests.
 
-One cache entry a visitor holds the counters and the per-page views. Read-modify-write is not
+One cache entry a visitor holds the counters, the per-page views and behaviour ("pb": page →
+[scroll depth, dwell seconds]) and the per-block behaviour ("blocks": block → [abandons, clicks]). Read-modify-write is not
 atomic across processes; use the Redis store in production.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from django.core.cache import caches
 
+from ..behaviour import BehaviourUpdate, apply_update
 from ..conf import get_setting
 from .base import Profile, ProfileStore, StoreUnavailable
 
@@ -23,11 +25,7 @@ class CacheProfileStore(ProfileStore):
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
              now: float) -> Profile:
         key = self.key(visitor_id, "p")
-        cache = self.cache
-        try:
-            entry = cache.get(key) or {}
-        except Exception as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        entry = self._get(key)
         state = entry.get("state") or {}
         pages = entry.get("pages") or {}
         count = pages.get(page_key, 0) if page_key else 0
@@ -36,11 +34,39 @@ class CacheProfileStore(ProfileStore):
         if record_view:
             if page_key:
                 pages = {**pages, page_key: count}
-            try:
-                cache.set(key, {"state": state, "pages": pages}, timeout=get_setting("PROFILE_TTL"))
-            except Exception as exc:
-                raise StoreUnavailable(str(exc)) from exc
-        return self.to_profile(state, count, record_view=record_view)
+            self._set(key, {**entry, "state": state, "pages": pages})
+        behaviour = (entry.get("pb") or {}).get(page_key) if page_key else None
+        return self.to_profile(state, count, record_view=record_view, now=now,
+                               page_behaviour=behaviour or (0, 0.0), blocks=entry.get("blocks"))
+
+    def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
+        key = self.key(visitor_id, "p")
+        entry = self._get(key)
+        state = apply_update(entry.get("state") or {}, update, now=now,
+                             half_life=get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0)
+        pages = dict(entry.get("pb") or {})
+        for page in {*update.page_scroll, *update.page_dwell}:
+            scroll, dwell = pages.get(page, (0, 0.0))
+            pages[page] = (max(scroll, update.page_scroll.get(page, 0)),
+                           dwell + update.page_dwell.get(page, 0.0))
+        blocks = dict(entry.get("blocks") or {})
+        for block in {*update.block_abandons, *update.block_clicks}:
+            abandons, clicks = blocks.get(block, (0, 0))
+            blocks[block] = (abandons + update.block_abandons.get(block, 0),
+                             clicks + update.block_clicks.get(block, 0))
+        self._set(key, {**entry, "state": state, "pb": pages, "blocks": blocks})
+
+    def _get(self, key: str) -> dict:
+        try:
+            return self.cache.get(key) or {}
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _set(self, key: str, entry: dict) -> None:
+        try:
+            self.cache.set(key, entry, timeout=get_setting("PROFILE_TTL"))
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     def clear(self, visitor_id: str) -> None:
         self.cache.delete(self.key(visitor_id, "p"))

@@ -425,6 +425,7 @@
           if (!next.operators.includes(rule.op)) [rule.op] = next.operators;
           rule.value = fitValue(next, rule.op, rule.value);
           if (!next.param) rule.param = '';
+          else if (!rule.param && next.param_default) rule.param = next.param_default;
           this.write();
           rerender('.ma-rule__signal');
         });
