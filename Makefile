@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install install-test bench bench-instructions bench-collect clean
+.PHONY: demo test install install-test tracker bench bench-instructions bench-collect clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install-test
 	$(BIN)/python -m ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=project.settings.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# tracker.js is shipped minified; edit microadjust_cms/static_src/tracker.js, then run this.
+tracker: install-test
+	$(BIN)/python -m microadjust_cms.build_tracker
 
 bench: install-test
 	$(BIN)/python bench/render.py

@@ -127,15 +127,53 @@ class VariantBlock(blocks.StructBlock):
         form_classname = "ma-variant"
 
 
+class TriggerBlock(blocks.StructBlock):
+    """What the tracker does with the block after the page loaded: swap it in place when it is
+    abandoned, or reveal another variant after some seconds on the page (fragment API)."""
+
+    on_abandon = blocks.ChoiceBlock(
+        choices=[("", _("Nothing")), ("best", _("Show the best other match")),
+                 ("variant", _("Show a named variant"))],
+        required=False, label=_("When abandoned"),
+        help_text=_("Abandoned: the visitor scrolled past it without engaging."))
+    abandon_variant = blocks.CharBlock(required=False, max_length=50,
+                                       label=_("Variant to show when abandoned"))
+    reveal_after = blocks.IntegerBlock(required=False, min_value=1, max_value=3600,
+                                       label=_("Reveal after (seconds on the page)"))
+    reveal_variant = blocks.CharBlock(required=False, max_length=50,
+                                      label=_("Variant to reveal"),
+                                      help_text=_("Empty: the best other match."))
+
+    class Meta:
+        icon = "time"
+        label = _("Triggers")
+        collapsed = True
+        form_classname = "ma-triggers"
+
+
+def trigger_attributes(triggers: Any) -> str:
+    """The wrapper's trigger attributes from stored trigger settings (the tracker reads them;
+    what to show is decided by the fragment API from the same settings)."""
+    if not isinstance(triggers, dict):
+        return ""
+    attributes = ' data-ma-abandon="1"' if triggers.get("on_abandon") else ""
+    reveal = triggers.get("reveal_after")
+    if isinstance(reveal, int) and not isinstance(reveal, bool) and 0 < reveal <= 3600:
+        attributes += f' data-ma-reveal="{reveal}"'
+    return attributes
+
+
 @lru_cache(maxsize=4096)
-def _wrapper_start(block_id: str, variant: str) -> str:
-    return f'<div data-ma-block="{escape(block_id)}" data-ma-variant="{escape(variant)}">'
+def _wrapper_start(block_id: str, variant: str, attributes: str) -> str:
+    return (f'<div data-ma-block="{escape(block_id)}" data-ma-variant="{escape(variant)}"'
+            f'{attributes}>')
 
 
-def wrap(block_id: str, variant: str, html: str) -> SafeString:
-    """The element the tracker finds: ``data-ma-block`` and ``data-ma-variant`` (escaped)."""
+def wrap(block_id: str, variant: str, html: str, attributes: str = "") -> SafeString:
+    """The element the tracker finds: ``data-ma-block`` and ``data-ma-variant`` (escaped), plus
+    ``attributes`` (already escaped: content type, tags, triggers)."""
     inner = html.__html__() if hasattr(html, "__html__") else escape(html)
-    return SafeString(_wrapper_start(block_id, variant) + inner + "</div>")
+    return SafeString(_wrapper_start(block_id, variant, attributes) + inner + "</div>")
 
 
 class _Pending:
@@ -256,8 +294,21 @@ class PersonalizedValue(blocks.StructValue):
             return self.block.child_blocks["default"].to_python(content)
         return self["variants"][position]["content"]
 
-    def decide(self, visitor: Any, *, exclude: str | None = None) -> Decision:
-        return decide(self, visitor, exclude=exclude)
+    def decide(self, visitor: Any, *, exclude: str | None = None,
+               prefer: str | None = None) -> Decision:
+        return decide(self, visitor, exclude=exclude, prefer=prefer)
+
+    @property
+    def triggers(self) -> dict:
+        """The trigger settings as stored (read without converting the value)."""
+        if dict.get(self, "triggers") is _PENDING:
+            raw = self._stored.get("triggers")
+            return raw if isinstance(raw, dict) else {}
+        triggers = dict.get(self, "triggers")
+        return dict(triggers) if triggers else {}
+
+    def wrapper_attributes(self) -> str:
+        return self.block.content_attributes + trigger_attributes(self.triggers)
 
     def render_for(self, visitor: Any, context: dict | None = None,
                    decision: Decision | None = None) -> SafeString:
@@ -266,14 +317,17 @@ class PersonalizedValue(blocks.StructValue):
         block_id = self.block_id
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)
-        return wrap(block_id, variant, html)
+        return wrap(block_id, variant, html, self.wrapper_attributes())
 
 
 class PersonalizedBlock(blocks.StructBlock):
     """A block whose content depends on the visitor.
 
     ``PersonalizedBlock(HeroBlock())`` makes a personalized hero: variants of HeroBlock content,
-    each with a segment and/or condition, and a required default HeroBlock.
+    each with a segment and/or condition, and a required default HeroBlock. ``content_type``
+    ("video", "article"...) and ``tags`` say what the block holds (from the keyword arguments,
+    else the content block's ``Meta``): the tracker reports them and ``content_affinity`` learns
+    from them.
     """
 
     def __init__(self, content_block: blocks.Block | None = None, **kwargs: Any) -> None:
@@ -289,8 +343,15 @@ class PersonalizedBlock(blocks.StructBlock):
                                           help_text=_("The first variant that matches the "
                                                       "visitor is shown."))),
             ("default", default_block),
+            ("triggers", TriggerBlock()),
         ], **kwargs)
         self.child_blocks["default"].label = _("Default (everybody else)")
+        content_type = self.meta.content_type or getattr(content_block.meta, "content_type", "")
+        tags = self.meta.tags or getattr(content_block.meta, "tags", ()) or ()
+        #: ``data-ma-kind`` / ``data-ma-tags`` on the wrapper, escaped once.
+        self.content_attributes = (
+            (f' data-ma-kind="{escape(content_type)}"' if content_type else "")
+            + (f' data-ma-tags="{escape(" ".join(tags))}"' if tags else ""))
 
     def get_default(self) -> Any:
         value = super().get_default()
@@ -312,6 +373,8 @@ class PersonalizedBlock(blocks.StructBlock):
                               else self.child_blocks["variants"].get_default())
         result["default"] = (_PENDING if "default" in value
                              else self.child_blocks["default"].get_default())
+        result["triggers"] = (_PENDING if "triggers" in value
+                              else self.child_blocks["triggers"].get_default())
         result.block = self
         result._stored = value
         variants = value.get("variants")
@@ -349,13 +412,30 @@ class PersonalizedBlock(blocks.StructBlock):
             raise StructBlockValidationError(block_errors={"variants": ValidationError(
                 _("Variant names must be unique and not 'default': %(names)s")
                 % {"names": ", ".join(sorted(duplicates | ({"default"} & set(names))))})})
+        self._clean_triggers(value.get("triggers") or {}, {*names, "default"})
         return value
+
+    def _clean_triggers(self, triggers: Any, names: set) -> None:
+        errors = {}
+        if triggers.get("on_abandon") == "variant" and not triggers.get("abandon_variant"):
+            errors["abandon_variant"] = ValidationError(_("Name the variant to show."))
+        for field in ("abandon_variant", "reveal_variant"):
+            name = triggers.get(field)
+            if name and name not in names:
+                errors[field] = ValidationError(
+                    _("No variant named %(name)s in this block (variants: %(names)s).")
+                    % {"name": name, "names": ", ".join(sorted(n for n in names if n))})
+        if triggers.get("reveal_variant") and not triggers.get("reveal_after"):
+            errors["reveal_after"] = ValidationError(_("Say after how many seconds to reveal."))
+        if errors:
+            raise StructBlockValidationError(block_errors={
+                "triggers": StructBlockValidationError(block_errors=errors)})
 
     def render(self, value: PersonalizedValue, context: dict | None = None) -> str:
         request = (context or {}).get("request")
         if request is None:  # no request (e.g. search indexing): everybody gets the default
             html = self.child_blocks["default"].render(value["default"], context=context)
-            return wrap(value.block_id, "default", html)
+            return wrap(value.block_id, "default", html, value.wrapper_attributes())
         visitor = request.__dict__.get("visitor") or get_visitor(request)
         if visitor.page_key is None:
             page = context.get("page")  # type: ignore[union-attr]
@@ -365,6 +445,8 @@ class PersonalizedBlock(blocks.StructBlock):
 
     class Meta:
         value_class = PersonalizedValue
+        content_type = ""
+        tags = ()
         icon = "group"
         label = _("Personalized block")
         form_classname = "ma-personalized"
@@ -380,4 +462,5 @@ def _clone_block(block: blocks.Block) -> blocks.Block:
         return block
 
 
-__all__ = ["ConditionBlock", "PersonalizedBlock", "SegmentChoiceBlock", "VariantBlock"]
+__all__ = ["ConditionBlock", "PersonalizedBlock", "SegmentChoiceBlock", "TriggerBlock",
+           "VariantBlock"]

@@ -126,13 +126,21 @@ class Decision(NamedTuple):
     reason: str  # "match" or "default"
 
 
-def decide(value: Any, visitor: Any, *, exclude: str | None = None) -> Decision:
+def decide(value: Any, visitor: Any, *, exclude: str | None = None,
+           prefer: str | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
-    a failing rule is false (logged where it failed).
+    a failing rule is false (logged where it failed). ``prefer`` names a variant a trigger
+    asks for (shown whatever its test says; reason "trigger"), ``exclude`` one to skip.
 
     ``value`` is a PersonalizedBlock value: ``program()`` gives its compiled variant tests and
     ``variant_content(position)`` converts only the winner's content.
     """
+    if prefer == "default":
+        return Decision("default", value["default"], "trigger")
+    if prefer:
+        for name, _predicate, position in value.program():
+            if name == prefer:
+                return Decision(name, value.variant_content(position), "trigger")
     results = visitor.results
     for name, predicate, position in value.program():
         if name == exclude:

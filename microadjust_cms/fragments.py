@@ -2,7 +2,9 @@
 
 Triggers in ``tracker.js`` ask it for a new variant (an abandoned block, a timed reveal), so a
 page served from a shared cache can still be adjusted in the browser. It uses the same
-``decide`` as server rendering; ``exclude`` skips the variant the visitor already saw.
+``decide`` as server rendering; ``exclude`` skips the variant the visitor already saw, and the
+block's trigger settings (not the request) say which named variant an abandon or a timed
+reveal shows.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ REASONS = ("abandon", "timer", "manual")
 def find_personalized_value(page: Page, block_id: str):
     """The PersonalizedBlock value with this block id in any StreamField of the page, or None."""
     return next((v for v in object_personalized_values(page) if v.block_id == block_id), None)
+
+
+def trigger_variant(triggers: dict, reason: str) -> str | None:
+    """The variant the block's trigger settings name for this reason, if any (else the best
+    match excluding the current variant is shown)."""
+    if reason == "abandon" and triggers.get("on_abandon") == "variant":
+        return triggers.get("abandon_variant") or None
+    if reason == "timer":
+        return triggers.get("reveal_variant") or None
+    return None
 
 
 @require_GET
@@ -52,7 +64,7 @@ def fragment(request: HttpRequest) -> JsonResponse:
     request._ma_no_record = True  # type: ignore[attr-defined]  # the page view was counted already
     visitor = get_visitor(request)
     visitor.set_page(page)
-    decision = value.decide(visitor, exclude=exclude)
+    decision = value.decide(visitor, exclude=exclude, prefer=trigger_variant(value.triggers, reason))
     html = value.render_for(visitor, {"request": request, "page": page}, decision=decision)
     response = JsonResponse({"html": str(html), "block": block_id, "variant": decision.variant,
                              "reason": reason})

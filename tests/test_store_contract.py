@@ -115,3 +115,81 @@ def test_redis_one_round_trip_per_load(redis_store):
     assert profile.page_views == 2
     assert len(sent) == 1
     assert b"EVALSHA" in b"".join(sent[0] if isinstance(sent[0], list) else [sent[0]])
+
+
+# -- behaviour (record_events) ------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def update(**kwargs):
+    from microadjust_cms.behaviour import BehaviourUpdate
+
+    return BehaviourUpdate(**kwargs)
+
+
+def test_engagement_adds_up_and_halves_every_half_life(store, settings):
+    settings.MICROADJUST_ENGAGEMENT_HALF_LIFE_DAYS = 14
+    vid = "2" * 32
+    store.record_events(vid, update(engagement=8.0), now=T0)
+    store.record_events(vid, update(engagement=2.0), now=T0 + 60)
+    profile = store.load(vid, "home", record_view=False, now=T0 + 60)
+    assert profile.engagement == pytest.approx(10.0, rel=1e-4)
+    later = store.load(vid, "home", record_view=False, now=T0 + 60 + 14 * DAY)
+    assert later.engagement == pytest.approx(5.0, rel=1e-4)
+    # New points join what is left after decay.
+    store.record_events(vid, update(engagement=1.0), now=T0 + 60 + 28 * DAY)
+    assert store.load(vid, "home", record_view=False, now=T0 + 60 + 28 * DAY).engagement \
+        == pytest.approx(3.5, rel=1e-4)
+
+
+def test_affinity_decays_and_accumulates_per_content_key(store):
+    vid = "3" * 32
+    store.record_events(vid, update(affinity={"video": 6.0, "howto": 2.0}), now=T0)
+    store.record_events(vid, update(affinity={"article": 4.0}), now=T0 + 14 * DAY)
+    profile = store.load(vid, None, record_view=False, now=T0 + 14 * DAY)
+    assert profile.affinity["video"] == pytest.approx(3.0, rel=1e-4)
+    assert profile.affinity["howto"] == pytest.approx(1.0, rel=1e-4)
+    assert profile.affinity["article"] == pytest.approx(4.0, rel=1e-4)
+
+
+def test_page_scroll_is_a_maximum_and_dwell_a_sum_per_page(store):
+    vid = "4" * 32
+    store.record_events(vid, update(page_scroll={"7": 75}, page_dwell={"7": 12.5}), now=T0)
+    store.record_events(vid, update(page_scroll={"7": 50, "8": 25}, page_dwell={"7": 2.5}),
+                        now=T0 + 1)
+    seven = store.load(vid, "7", record_view=True, now=T0 + 2)
+    assert (seven.page_scroll, seven.page_dwell) == (75, pytest.approx(15.0))
+    eight = store.load(vid, "8", record_view=False, now=T0 + 2)
+    assert (eight.page_scroll, eight.page_dwell) == (25, 0.0)
+    assert seven.page_views == 1  # behaviour does not count views
+
+
+def test_block_abandons_clicks_and_conversions(store):
+    vid = "5" * 32
+    store.record_events(vid, update(block_abandons={"hero": 1}, block_clicks={"offer": 2},
+                                    conversions=1), now=T0)
+    store.record_events(vid, update(conversions=2), now=T0 + 1)
+    profile = store.load(vid, None, record_view=False, now=T0 + 2)
+    assert profile.abandoned == {"hero"}
+    assert profile.clicked == {"offer"}
+    assert profile.conversions == 3
+
+
+def test_last_visit_end_is_where_the_previous_visit_stopped(store):
+    vid = "6" * 32
+    store.load(vid, "home", record_view=True, now=T0)
+    store.load(vid, "home", record_view=True, now=T0 + 100)
+    assert store.load(vid, "home", record_view=False, now=T0 + 200).last_visit_end == 0.0
+    profile = store.load(vid, "home", record_view=True, now=T0 + 3 * DAY)
+    assert profile.visits == 2
+    assert profile.last_visit_end == T0 + 100
+
+
+def test_clear_forgets_behaviour_too(store):
+    vid = "7" * 32
+    store.record_events(vid, update(engagement=5.0, block_abandons={"hero": 1},
+                                    page_scroll={"home": 50}), now=T0)
+    store.clear(vid)
+    profile = store.load(vid, "home", record_view=False, now=T0)
+    assert (profile.engagement, profile.abandoned, profile.page_scroll) == (0.0, frozenset(), 0)

@@ -31,6 +31,7 @@ def test_settings_reach_the_script_through_json_script(settings):
     assert config["endpoint"] == "/microadjust/collect/"
     assert (config["page"], config["path"], config["consent"]) == (42, "/article/", True)
     assert config["impressionMs"] == 750 and config["flushMs"] == 5000
+    assert (config["fragment"], config["swapCap"]) == ("/microadjust/api/fragment/", 2)
     assert re.search(r'<script src="[^"]*microadjust_cms/js/tracker\.js" defer></script>', html)
     assert "window." not in html  # no inline globals
 
@@ -47,3 +48,9 @@ def test_no_request_no_tracker():
 def test_tracker_is_under_3_kb_gzipped():
     size = len(gzip.compress(TRACKER.read_bytes(), compresslevel=9))
     assert size < 3 * 1024, f"tracker.js is {size} bytes gzipped"
+
+
+def test_shipped_tracker_is_the_minified_source():
+    from microadjust_cms.build_tracker import minified_tracker
+
+    assert TRACKER.read_text() == minified_tracker(), "run `make tracker` after editing the source"

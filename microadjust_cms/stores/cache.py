@@ -1,8 +1,8 @@
 """Profile store on a Django cache: the embedded default (locmem) for the demo and tests.
 
 One cache entry a visitor holds the counters, the per-page views and behaviour ("pb": page →
-[scroll depth, dwell seconds]) and the per-block behaviour ("blocks": block → [abandons, clicks]). Read-modify-write is not
-atomic across processes; use the Redis store in production.
+[scroll depth, dwell seconds]) and the per-block behaviour ("blocks": block → [abandons,
+clicks]). Read-modify-write is not atomic across processes; use the Redis store in production.
 """
 
 from __future__ import annotations

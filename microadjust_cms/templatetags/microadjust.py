@@ -174,6 +174,7 @@ def microadjust_tracker(context: template.Context) -> str:
         return mark_safe("")
     try:
         endpoint = reverse("microadjust:collect")
+        fragment = reverse("microadjust:fragment")
     except NoReverseMatch:
         logger.warning("{% microadjust_tracker %}: include microadjust_cms.urls to collect events")
         return mark_safe("")
@@ -188,6 +189,8 @@ def microadjust_tracker(context: template.Context) -> str:
         "impressionMs": get_setting("TRACKER_IMPRESSION_MS"),
         "abandonMs": get_setting("TRACKER_ABANDON_DWELL_MS"),
         "flushMs": get_setting("TRACKER_FLUSH_MS"),
+        "fragment": fragment,
+        "swapCap": get_setting("TRIGGER_FREQUENCY_CAP"),
     }
     return format_html('{}<script src="{}" defer></script>',
                        json_script(config, "microadjust-config"),

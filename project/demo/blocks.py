@@ -44,7 +44,9 @@ def body_blocks() -> list:
         ("paragraph", blocks.RichTextBlock()),
         ("card", CardBlock()),
         ("personalized_hero", PersonalizedBlock(HeroBlock(), label="Personalized hero")),
-        ("personalized_card", PersonalizedBlock(CardBlock(), label="Personalized card")),
+        ("personalized_card", PersonalizedBlock(CardBlock(), label="Personalized card",
+                                                content_type="article")),
         ("personalized_banner", PersonalizedBlock(BannerBlock(), label="Personalized banner")),
-        ("personalized_text", PersonalizedBlock(blocks.RichTextBlock(), label="Personalized text")),
+        ("personalized_text", PersonalizedBlock(blocks.RichTextBlock(), label="Personalized text",
+                                                content_type="news", tags=("reading",))),
     ]

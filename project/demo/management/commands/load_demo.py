@@ -19,10 +19,10 @@ def rule(signal, op, value=None, **extra):
     return node
 
 
-def personalized(block_type, block_id, variants, default):
+def personalized(block_type, block_id, variants, default, triggers=None):
     return {
         "type": block_type, "id": str(uuid.uuid4()),
-        "value": {"block_id": block_id, "default": default, "variants": [
+        "value": {"block_id": block_id, "default": default, "triggers": triggers or {}, "variants": [
             {"name": name, "segment": segment, "condition": condition, "content": content}
             for name, segment, condition, content in variants
         ]},
@@ -71,10 +71,28 @@ def home_body():
     ]
 
 
+IN_DEPTH = ("<h3>The whole story</h3><p>You read us closely, so here is the in-depth version: "
+            "the background, the numbers behind the headline, what the people involved said and "
+            "what happens next.</p><p>Three sources, two charts and a timeline follow.</p>")
+SUMMARY = ("<h3>In brief</h3><p>The short version: what happened and why it matters, in three "
+           "sentences.</p>")
+
+
 def article_body():
     return [
         {"type": "paragraph", "id": str(uuid.uuid4()),
          "value": "<p>An article with a section only loyal readers see.</p>"},
+        # The seed's news case: engaged readers get depth, casual readers the summary.
+        personalized("personalized_text", "story-depth", [
+            ("in-depth", "", rule("engagement_level", "eq", "high"), IN_DEPTH),
+        ], SUMMARY),
+        # Scrolled past without a click: swapped in place for a lighter suggestion.
+        personalized("personalized_card", "related-reading", [
+            ("second-chance", "", rule("abandoned", "eq", True, param="this"),
+             card("Short on time?", "Here is the three-minute summary instead.", "Read the summary",
+                  "#summary")),
+        ], card("Related: the long read", "Forty minutes on how the city rebuilt its harbour.",
+                "Read on", "#longread"), triggers={"on_abandon": "best"}),
         personalized("personalized_card", "loyal-readers-section", [
             ("loyal", "loyal-readers", {},
              card("For our loyal readers", "You have been here three times or more: join the "
