@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import DESKTOP_UA, MOBILE_UA
+from .conftest import BOT_UA, DESKTOP_UA, MOBILE_UA
 
 URL = "/microadjust/api/fragment/"
 
@@ -87,3 +87,71 @@ def test_unpublished_and_restricted_pages_are_refused(client, demo):
 
 def test_only_get(client, demo):
     assert client.post(URL, {"page": demo["home"].pk, "block": "mobile-banner"}).status_code == 405
+
+
+def publish_card_page(triggers):
+    from wagtail.models import Site
+
+    from microadjust_cms.block_ids import as_saved
+    from project.demo.models import HomePage
+
+    def card(title):
+        return {"title": title, "text": "", "link_label": "", "link_url": ""}
+
+    body = [{"type": "personalized_card", "value": {
+        "block_id": "trigger-card", "default": card("Default"), "triggers": triggers,
+        "variants": [{"name": "bots-only", "condition": {"signal": "device", "op": "eq",
+                                                         "value": "bot"},
+                      "content": card("Named variant")}]}}]
+    root = Site.objects.get(is_default_site=True).root_page
+    page = HomePage(title="Triggers", slug="triggers", body=as_saved(HomePage.body.field, body))
+    root.add_child(instance=page)
+    page.save_revision().publish()
+    return page
+
+
+def test_the_block_trigger_settings_name_the_variant_not_the_request(client, demo):
+    page = publish_card_page({"on_abandon": "variant", "abandon_variant": "bots-only",
+                              "reveal_after": 5, "reveal_variant": "bots-only"})
+    html = client.get(page.url, HTTP_USER_AGENT=DESKTOP_UA).content.decode()
+    assert ('data-ma-block="trigger-card" data-ma-variant="default" data-ma-kind="article" '
+            'data-ma-abandon="1" data-ma-reveal="5"') in html
+    # A desktop visitor is no bot, but the editor asked for that variant on abandon and reveal.
+    for reason in ("abandon", "timer"):
+        data = fragment(client, page, "trigger-card", reason=reason, exclude="default").json()
+        assert data["variant"] == "bots-only" and "Named variant" in data["html"]
+    # Without a trigger reason the best match decides as on the page.
+    assert fragment(client, page, "trigger-card", reason="manual").json()["variant"] == "default"
+
+
+def test_best_other_match_on_abandon(client, demo):
+    page = publish_card_page({"on_abandon": "best"})
+    data = fragment(client, page, "trigger-card", reason="abandon", exclude="default").json()
+    assert data["variant"] == "default"  # nothing else matches: the tracker keeps the block
+    bot = fragment(client, page, "trigger-card", ua=BOT_UA, reason="abandon", exclude="default")
+    assert bot.json()["variant"] == "bots-only"
+
+
+@pytest.mark.parametrize("triggers, field, message", [
+    ({"on_abandon": "variant"}, "abandon_variant", "Name the variant"),
+    ({"on_abandon": "variant", "abandon_variant": "nope"}, "abandon_variant", "No variant named nope"),
+    ({"reveal_after": 3, "reveal_variant": "nope"}, "reveal_variant", "No variant named nope"),
+    ({"reveal_variant": "bots-only"}, "reveal_after", "after how many seconds"),
+])
+def test_trigger_settings_are_checked_when_saved(demo, triggers, field, message):
+    from wagtail.blocks.struct_block import StructBlockValidationError
+
+    from project.demo.models import HomePage
+
+    block = HomePage.body.field.stream_block.child_blocks["personalized_card"]
+    value = block.to_python({
+        "block_id": "b1", "default": {"title": "Default"},
+        "triggers": {"on_abandon": "", "abandon_variant": "", "reveal_after": None,
+                     "reveal_variant": "", **triggers},
+        "variants": [{"name": "bots-only", "condition": {"signal": "device", "op": "eq",
+                                                         "value": "bot"},
+                      "content": {"title": "Bots"}}]})
+    with pytest.raises(StructBlockValidationError) as caught:
+        block.clean(value)
+    errors = caught.value.block_errors["triggers"].block_errors
+    assert message in str(errors[field])
