@@ -285,3 +285,45 @@ def test_page_editor_loads_the_condition_editor_assets_once(demo, admin_client):
     html = admin_client.get(f"/admin/pages/{demo['home'].pk}/edit/").content.decode()
     assert html.count("microadjust_cms/js/condition-editor.js") == 1
     assert html.count("microadjust_cms/css/condition-editor.css") == 1
+
+
+def _card_with_triggers(triggers: dict) -> list:
+    from wagtail.test.utils.form_data import streamfield
+
+    return streamfield([("personalized_card", {
+        "block_id": "trig",
+        "variants": {"count": 1, "0-deleted": "", "0-order": "0", "0-id": "",
+                     "0-value-name": "lighter", "0-value-segment": "",
+                     "0-value-condition": json.dumps({"signal": "abandoned", "op": "eq",
+                                                      "value": True, "param": "this"}),
+                     "0-value-content-title": "Lighter", "0-value-content-text": "",
+                     "0-value-content-link_label": "", "0-value-content-link_url": ""},
+        "default": {"title": "D", "text": "", "link_label": "", "link_url": ""},
+        "triggers": {"on_abandon": "", "abandon_variant": "", "reveal_after": "",
+                     "reveal_variant": "", **triggers},
+    })])
+
+
+def test_page_editor_saves_trigger_settings_and_names_a_bad_one(demo, admin_client):
+    from wagtail.test.utils.form_data import nested_form_data
+
+    home = demo["home"]
+    url = f"/admin/pages/{home.pk}/edit/"
+    bad = nested_form_data({"title": "Home", "slug": "home-demo", "body": _card_with_triggers(
+        {"on_abandon": "variant", "abandon_variant": "heavier"})})
+    response = admin_client.post(url, bad)
+    assert response.status_code == 200
+    error = response.context["form"].errors.as_data()["body"][0].as_json_data()
+    triggers = error["blockErrors"][0]["blockErrors"]["triggers"]["blockErrors"]
+    assert triggers["abandon_variant"]["messages"] == [
+        "No variant named heavier in this block (variants: default, lighter)."]
+
+    good = nested_form_data({"title": "Home", "slug": "home-demo", "action-publish": "1",
+                             "body": _card_with_triggers({"on_abandon": "variant",
+                                                          "abandon_variant": "lighter",
+                                                          "reveal_after": "20"})})
+    assert admin_client.post(url, good).status_code == 302
+    home.refresh_from_db()
+    stored = home.body.raw_data[0]["value"]
+    assert stored["triggers"] == {"on_abandon": "variant", "abandon_variant": "lighter",
+                                  "reveal_after": 20, "reveal_variant": ""}
