@@ -23,6 +23,9 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                        {"utm_source": "newsletter", "utm_medium": "email"}),
     "time:morning": ("In the morning", {"time_of_day": "morning", "hour": 9}),
     "time:evening": ("In the evening", {"time_of_day": "evening", "hour": 19}),
+    "engagement:high": ("Highly engaged reader", {"engagement_score": 80,
+                                                  "engagement_level": "high"}),
+    "engagement:low": ("Casual reader", {"engagement_score": 10, "engagement_level": "low"}),
 }
 
 PROFILE_FIELDS = {"visits", "visit_pageviews", "page_views", "total_pageviews"}

@@ -138,6 +138,8 @@ def test_preview_modes_show_the_page_as_a_segment_or_simulated_visitor(demo, adm
     assert preview(home, "visitor:returning")["welcome-hero"] == "returning"
     assert preview(home, "utm:newsletter")["newsletter-offer"] == "newsletter"
     assert preview(home, "time:evening")["greeting"] == "evening"
+    assert preview(article, "engagement:high")["story-depth"] == "in-depth"
+    assert preview(article, "engagement:low")["story-depth"] == "default"
 
 
 @pytest.mark.django_db
