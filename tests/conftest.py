@@ -57,6 +57,18 @@ def redis_store(settings):
 
 
 @pytest.fixture
+def unreachable_redis_store(settings):
+    """The Redis profile store pointed at a closed port: every call fails fast."""
+    settings.CACHES = {**settings.CACHES, "redis-down": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+    settings.MICROADJUST_REDIS_ALIAS = "redis-down"
+    get_profile_store.cache_clear()
+    return get_profile_store()
+
+
+@pytest.fixture
 def demo(db):
     call_command("load_demo", stdout=open(os.devnull, "w"))
     from project.demo.models import ArticlePage, HomePage

@@ -173,16 +173,9 @@ def test_collect_updates_the_profile_conditions_read(demo, store_kind):
     assert visitor.signal("engagement_score") == engagement_score(0.5 + 3 + 0.5 + 10, 20.0)
 
 
-def test_redis_down_pages_render_defaults_and_events_are_still_stored(demo, settings, caplog):
+def test_redis_down_pages_render_defaults_and_events_are_still_stored(
+        demo, unreachable_redis_store, caplog):
     """The profile store on a closed port: nothing but the profile is lost, and it is logged."""
-    settings.CACHES = {**settings.CACHES, "redis-down": {
-        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
-    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
-    settings.MICROADJUST_REDIS_ALIAS = "redis-down"
-    from microadjust_cms.stores import get_profile_store
-
-    get_profile_store.cache_clear()
     failures = counters["store_failures"]
     client = reader()
     with caplog.at_level(logging.WARNING):
