@@ -248,10 +248,12 @@ class PersonalizedValue(blocks.StructValue):
     def _converted(self, key: str) -> Any:
         value = dict.__getitem__(self, key)
         if value is _PENDING:
-            raw = self._stored[key]
-            if key == "variants":
-                raw = _list_block_items(raw)
-            value = self.block.child_blocks[key].to_python(raw)
+            child = self.block.child_blocks[key]
+            if key in self._stored:
+                raw = self._stored[key]
+                value = child.to_python(_list_block_items(raw) if key == "variants" else raw)
+            else:
+                value = child.get_default()
             self[key] = value
         return value
 
@@ -373,8 +375,7 @@ class PersonalizedBlock(blocks.StructBlock):
                               else self.child_blocks["variants"].get_default())
         result["default"] = (_PENDING if "default" in value
                              else self.child_blocks["default"].get_default())
-        result["triggers"] = (_PENDING if "triggers" in value
-                              else self.child_blocks["triggers"].get_default())
+        result["triggers"] = _PENDING  # usually read raw (``triggers``), never converted
         result.block = self
         result._stored = value
         variants = value.get("variants")

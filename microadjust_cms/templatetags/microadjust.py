@@ -14,6 +14,8 @@ import logging
 from typing import Any
 
 from django import template
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.template.base import FilterExpression, Node, NodeList, Parser, Token
 from django.utils.safestring import SafeString, mark_safe
 
@@ -153,6 +155,32 @@ def visitor_signal(context: template.Context, name: str, param: str | None = Non
         return None
 
 
+#: (urlconf, script prefix) → (collect URL, fragment URL, tracker.js URL), or None when
+#: microadjust_cms.urls is not included. Reversing and the static URL cost a few percent of a
+#: small page, and they change only with the settings (the cache is cleared then).
+_tracker_urls: dict[Any, tuple[str, str, str] | None] = {}
+
+
+@receiver(setting_changed)
+def _clear_tracker_urls(**_kwargs: Any) -> None:
+    _tracker_urls.clear()
+
+
+def tracker_urls() -> tuple[str, str, str] | None:
+    from django.templatetags.static import static
+    from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+
+    key = (get_urlconf(), get_script_prefix())
+    if key not in _tracker_urls:
+        try:
+            urls = (reverse("microadjust:collect"), reverse("microadjust:fragment"),
+                    static("microadjust_cms/js/tracker.js"))
+        except NoReverseMatch:
+            urls = None
+        _tracker_urls[key] = urls
+    return _tracker_urls[key]
+
+
 @register.simple_tag(takes_context=True)
 def microadjust_tracker(context: template.Context) -> str:
     """The tracker script and its settings (through ``json_script``, no inline globals).
@@ -162,8 +190,6 @@ def microadjust_tracker(context: template.Context) -> str:
     calls ``microadjust.consent(true)``.
     """
     from django.http import HttpRequest
-    from django.templatetags.static import static
-    from django.urls import NoReverseMatch, reverse
     from django.utils.html import format_html, json_script
 
     from ..conf import get_setting
@@ -172,12 +198,11 @@ def microadjust_tracker(context: template.Context) -> str:
     request = context.get("request")
     if not isinstance(request, HttpRequest) or opted_out(request):
         return mark_safe("")
-    try:
-        endpoint = reverse("microadjust:collect")
-        fragment = reverse("microadjust:fragment")
-    except NoReverseMatch:
+    urls = tracker_urls()
+    if urls is None:
         logger.warning("{% microadjust_tracker %}: include microadjust_cms.urls to collect events")
         return mark_safe("")
+    endpoint, fragment, script = urls
     page = context.get("page")
     config = {
         "endpoint": endpoint,
@@ -193,5 +218,4 @@ def microadjust_tracker(context: template.Context) -> str:
         "swapCap": get_setting("TRIGGER_FREQUENCY_CAP"),
     }
     return format_html('{}<script src="{}" defer></script>',
-                       json_script(config, "microadjust-config"),
-                       static("microadjust_cms/js/tracker.js"))
+                       json_script(config, "microadjust-config"), script)
