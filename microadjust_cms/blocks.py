@@ -310,7 +310,9 @@ class PersonalizedValue(blocks.StructValue):
         return dict(triggers) if triggers else {}
 
     def wrapper_attributes(self) -> str:
-        return self.block.content_attributes + trigger_attributes(self.triggers)
+        triggers = self.triggers
+        attributes = self.block.content_attributes
+        return attributes + trigger_attributes(triggers) if triggers else attributes
 
     def render_for(self, visitor: Any, context: dict | None = None,
                    decision: Decision | None = None) -> SafeString:
@@ -393,6 +395,8 @@ class PersonalizedBlock(blocks.StructBlock):
         variants = [_compact_variant(item) for item in prepared.get("variants") or ()]
         prepared["variants"] = variants
         prepared["rules_rev"] = rules_revision(variants)
+        if not any((prepared.get("triggers") or {}).values()):
+            prepared.pop("triggers", None)  # none set: every page view parses less
         return prepared
 
     def normalize(self, value: Any) -> Any:

@@ -98,11 +98,18 @@ class ProfileStore:
                    blocks: Mapping[str, tuple[int, int]] | None = None) -> Profile:
         """``page_behaviour`` is (scroll depth, dwell seconds) on the page; ``blocks`` maps a
         block id to (abandons, clicks)."""
-        half_life = get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0
-        affinity_at = state.get("aff_at", 0.0)
-        affinity = {name[len(AFFINITY_PREFIX):]: decay(points, affinity_at, now, half_life)
-                    for name, points in state.items() if name.startswith(AFFINITY_PREFIX)}
-        blocks = blocks or {}
+        engagement, affinity = 0.0, {}
+        if "eng" in state or "aff_at" in state:  # behaviour tracked (skipped on most renders)
+            half_life = get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0
+            engagement = decay(float(state.get("eng", 0.0)), state.get("eng_at", 0.0), now,
+                               half_life)
+            affinity_at = state.get("aff_at", 0.0)
+            affinity = {name[len(AFFINITY_PREFIX):]: decay(points, affinity_at, now, half_life)
+                        for name, points in state.items() if name.startswith(AFFINITY_PREFIX)}
+        abandoned = clicked = frozenset()
+        if blocks:
+            abandoned = frozenset(b for b, (abandons, _c) in blocks.items() if abandons)
+            clicked = frozenset(b for b, (_a, clicks) in blocks.items() if clicks)
         return Profile(
             visits=int(state.get("visits", 0)),
             visit_pageviews=int(state.get("visit_pageviews", 0)),
@@ -111,11 +118,11 @@ class ProfileStore:
             first_seen=float(state.get("first_seen", 0.0)),
             last_seen=float(state.get("prev_seen" if record_view else "last_seen", 0.0)),
             last_visit_end=float(state.get("last_visit_end", 0.0)),
-            engagement=decay(float(state.get("eng", 0.0)), state.get("eng_at", 0.0), now, half_life),
+            engagement=engagement,
             affinity=affinity,
             conversions=int(state.get("conv", 0)),
             page_scroll=int(page_behaviour[0]),
             page_dwell=float(page_behaviour[1]),
-            abandoned=frozenset(b for b, (abandons, _c) in blocks.items() if abandons),
-            clicked=frozenset(b for b, (_a, clicks) in blocks.items() if clicks),
+            abandoned=abandoned,
+            clicked=clicked,
         )
