@@ -229,7 +229,7 @@ def test_database_failure_is_a_503_with_retry_after(visitor, monkeypatch):
     def unavailable(*args, **kwargs):
         raise OperationalError("database is down")
 
-    monkeypatch.setattr(Event.objects, "bulk_create", unavailable)
+    monkeypatch.setattr("microadjust_cms.collect.store_events", unavailable)
     response = post(visitor, batch(*good_events()))
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert response.json()["error"] == "unavailable"
@@ -292,3 +292,39 @@ def test_purge_task_is_registered_and_scheduled(visitor):
     assert "microadjust_cms.purge_events" in scheduled
     assert app.tasks["microadjust_cms.purge_events"].delay().get() == 1  # eager in tests
     assert Event.objects.count() == 0
+
+
+def test_store_events_writes_every_column_of_a_full_batch(visitor, settings):
+    """The cursor path stores what the ORM would: all columns, a batch at the size limit
+    (more parameters than old SQLite takes in one statement, so it is chunked there)."""
+    from microadjust_cms.event_store import store_events
+
+    rows = [{"type": "scroll", "occurred_at": timezone.now() - timedelta(seconds=i), "page_id": i + 1,
+             "path": f"/p{i}/", "previous_path": "", "block_id": "", "variant": "", "value": 25,
+             "name": ""} for i in range(get_setting("COLLECT_MAX_EVENTS"))]
+    store_events("v" * 32, rows)
+    stored = list(Event.objects.order_by("page_id"))
+    assert len(stored) == len(rows)
+    assert [(e.page_id, e.path, e.value, e.visitor_id) for e in stored] == [
+        (r["page_id"], r["path"], 25, "v" * 32) for r in rows]
+    assert stored[5].occurred_at == rows[5]["occurred_at"]
+    assert abs((stored[0].received_at - timezone.now()).total_seconds()) < 60
+
+
+@pytest.mark.django_db(transaction=True)  # a real commit, so SET LOCAL's end is observable
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_synchronous_commit_is_off_for_the_batch_only_on_postgresql(visitor, settings, synchronous):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.MICROADJUST_COLLECT_SYNCHRONOUS_COMMIT = synchronous
+    with CaptureQueriesContext(connection) as queries:
+        assert post(visitor, batch(*good_events())).status_code == 204
+    set_local = [q["sql"] for q in queries if "synchronous_commit" in q["sql"]]
+    expected = connection.vendor == "postgresql" and not synchronous
+    assert set_local == (["SET LOCAL synchronous_commit TO OFF"] if expected else [])
+    assert Event.objects.count() == len(good_events())
+    if connection.vendor == "postgresql":  # SET LOCAL ended with the transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
