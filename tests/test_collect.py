@@ -301,12 +301,13 @@ def test_store_events_writes_every_column_of_a_full_batch(visitor, settings):
 
     rows = [{"type": "scroll", "occurred_at": timezone.now() - timedelta(seconds=i), "page_id": i + 1,
              "path": f"/p{i}/", "previous_path": "", "block_id": "", "variant": "", "value": 25,
-             "name": ""} for i in range(get_setting("COLLECT_MAX_EVENTS"))]
+             "name": "Café ☕ 𝄞 \"quoted\" \\"} for i in range(get_setting("COLLECT_MAX_EVENTS"))]
+    rows[1].update(page_id=None, value=None, occurred_at=timezone.now())
     store_events("v" * 32, rows)
-    stored = list(Event.objects.order_by("page_id"))
+    stored = list(Event.objects.order_by("pk"))  # ids follow the batch's order
     assert len(stored) == len(rows)
-    assert [(e.page_id, e.path, e.value, e.visitor_id) for e in stored] == [
-        (r["page_id"], r["path"], 25, "v" * 32) for r in rows]
+    assert [(e.page_id, e.path, e.value, e.name, e.visitor_id) for e in stored] == [
+        (r["page_id"], r["path"], r["value"], r["name"], "v" * 32) for r in rows]
     assert stored[5].occurred_at == rows[5]["occurred_at"]
     assert abs((stored[0].received_at - timezone.now()).total_seconds()) < 60
 
