@@ -312,7 +312,7 @@ def test_store_events_writes_every_column_of_a_full_batch(visitor, settings):
     assert abs((stored[0].received_at - timezone.now()).total_seconds()) < 60
 
 
-@pytest.mark.django_db(transaction=True)  # a real commit, so SET LOCAL's end is observable
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production
 @pytest.mark.parametrize("synchronous", [False, True])
 def test_synchronous_commit_is_off_for_the_batch_only_on_postgresql(visitor, settings, synchronous):
     from django.db import connection
@@ -321,11 +321,43 @@ def test_synchronous_commit_is_off_for_the_batch_only_on_postgresql(visitor, set
     settings.MICROADJUST_COLLECT_SYNCHRONOUS_COMMIT = synchronous
     with CaptureQueriesContext(connection) as queries:
         assert post(visitor, batch(*good_events())).status_code == 204
-    set_local = [q["sql"] for q in queries if "synchronous_commit" in q["sql"]]
+    inserts = [q["sql"] for q in queries if "INSERT" in q["sql"]]
+    assert len(inserts) == 1  # one statement (one round trip) for the batch
     expected = connection.vendor == "postgresql" and not synchronous
-    assert set_local == (["SET LOCAL synchronous_commit TO OFF"] if expected else [])
+    assert inserts[0].startswith("SET LOCAL synchronous_commit TO OFF; INSERT") == expected
     assert Event.objects.count() == len(good_events())
-    if connection.vendor == "postgresql":  # SET LOCAL ended with the transaction
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
+            cursor.execute("SHOW synchronous_commit")  # SET LOCAL ended with the batch
             assert cursor.fetchone()[0] == "on"
+            # What the single round trip relies on: one query string is one transaction,
+            # and SET LOCAL holds in it.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; "
+                           "SELECT current_setting('synchronous_commit')")
+            cursor.nextset()  # the SELECT's result follows the SET's
+            assert cursor.fetchone()[0] == "off"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_failing_in_the_database_stores_nothing(visitor, monkeypatch):
+    """The batch is one statement (in one transaction): a row the database refuses takes the
+    whole batch with it, and the endpoint answers 503."""
+    from microadjust_cms import event_store
+
+    def too_long_name(row):
+        return {**row, "name": "x" * 500}  # past the column's 100 characters
+
+    original = event_store.store_events
+
+    def store_with_a_bad_last_row(visitor_id, rows, **kwargs):
+        original(visitor_id, [*rows[:-1], too_long_name(rows[-1])], **kwargs)
+
+    monkeypatch.setattr("microadjust_cms.collect.store_events", store_with_a_bad_last_row)
+    response = post(visitor, batch(*good_events()))
+    from django.db import connection
+
+    if connection.vendor == "sqlite":  # SQLite does not enforce varchar lengths
+        assert response.status_code == 204
+        return
+    assert response.status_code == 503
+    assert Event.objects.count() == 0
