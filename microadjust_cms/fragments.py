@@ -3,6 +3,7 @@
 Triggers in ``tracker.js`` ask it for a new variant (an abandoned block, a timed reveal), so a
 page served from a shared cache can still be adjusted in the browser. It uses the same
 ``decide`` as server rendering; ``exclude`` skips the variant the visitor already saw.
+A published page's blocks are found through ``fragment_cache`` (by live revision).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from wagtail.models import Page
 from .block_ids import object_personalized_values
 from .collect_schema import BLOCK_ID_RE
 from .context import get_visitor
+from .fragment_cache import cached_personalized_value
 from .responses import problem
 
 REASONS = ("abandon", "timer", "manual")
@@ -42,11 +44,14 @@ def fragment(request: HttpRequest) -> JsonResponse:
     page = Page.objects.live().filter(pk=int(page_id)).first()
     if page is None:
         return problem(404, "not_found", "no live page with this id")
-    page = page.specific
+    cached, value = cached_personalized_value(page, block_id)
+    # Cached: the specific fields are read only if a template asks for them.
+    page = page.specific_deferred if cached else page.specific
     for restriction in page.get_view_restrictions():
         if not restriction.accept_request(request):
             return problem(403, "restricted", "this page is restricted")
-    value = find_personalized_value(page, block_id)
+    if not cached:
+        value = find_personalized_value(page, block_id)
     if value is None:
         return problem(404, "not_found", "no personalized block with this id on the page")
     request._ma_no_record = True  # type: ignore[attr-defined]  # the page view was counted already
