@@ -12,7 +12,8 @@ Publishing a new revision changes the key, so the next request reads the new con
 Content changed without a revision (``page.save()`` in code, without
 ``save_revision().publish()``) is not seen until the process restarts; pages without a live
 revision are never cached. Liveness, the page row itself and view restrictions are still read
-per request by the caller.
+per request by the caller; ``view_restrictions`` makes the last one query for the usual page
+without any.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from wagtail.models import Page
+from django.db import connections
+from wagtail.models import Page, PageViewRestriction
 
 from .block_ids import object_personalized_values
 
@@ -61,6 +63,34 @@ def cached_personalized_value(page: Page, block_id: str) -> tuple[bool, Any]:
         return True, None
     block, stored = found
     return True, block.to_python(json.loads(stored))
+
+
+def _restriction_probe_sql(alias: str, depth: int) -> str:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    page, restriction = Page._meta, PageViewRestriction._meta
+    p_id, p_path, p_alias = (quote(page.get_field(name).column) for name in ("id", "path", "alias_of"))
+    r_page = quote(restriction.get_field("page").column)
+    return (f"SELECT 1 FROM {quote(restriction.db_table)} r JOIN {quote(page.db_table)} p "
+            f"ON r.{r_page} = p.{p_id} OR r.{r_page} = p.{p_alias} "
+            f"WHERE p.{p_path} IN ({', '.join(['%s'] * depth)}) LIMIT 1")
+
+
+def view_restrictions(page: Page) -> list[PageViewRestriction]:
+    """``page.get_view_restrictions()``, after one plain query that answers "none" for a page
+    nobody restricted (Wagtail's method costs two ORM queries, a third of the API's time).
+
+    The probe looks for a restriction on the page or any ancestor, or on the page any of them
+    is an alias of: a superset of what Wagtail checks (the alias source for an alias, the page
+    itself otherwise). Only when it finds one does Wagtail's own method decide."""
+    steplen = page.steplen
+    paths = [page.path[:end] for end in range(steplen, len(page.path) + 1, steplen)]
+    alias = page._state.db or "default"
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_restriction_probe_sql(alias, len(paths)), paths)
+        if cursor.fetchone() is None:
+            return []
+    return list(page.get_view_restrictions())
 
 
 def clear() -> None:

@@ -15,7 +15,7 @@ from wagtail.models import Page
 from .block_ids import object_personalized_values
 from .collect_schema import BLOCK_ID_RE
 from .context import get_visitor
-from .fragment_cache import cached_personalized_value
+from .fragment_cache import cached_personalized_value, view_restrictions
 from .responses import problem
 
 REASONS = ("abandon", "timer", "manual")
@@ -47,7 +47,7 @@ def fragment(request: HttpRequest) -> JsonResponse:
     cached, value = cached_personalized_value(page, block_id)
     # Cached: the specific fields are read only if a template asks for them.
     page = page.specific_deferred if cached else page.specific
-    for restriction in page.get_view_restrictions():
+    for restriction in view_restrictions(page):
         if not restriction.accept_request(request):
             return problem(403, "restricted", "this page is restricted")
     if not cached:

@@ -135,3 +135,19 @@ def test_cached_values_are_not_shared_between_requests(demo):
     assert second is not first and second.raw_variants
     assert second["variants"][0]["content"]["text"].startswith("Get the app")
     assert cached_personalized_value(home, "no-such-block") == (True, None)
+
+
+def test_restrictions_on_an_ancestor_or_an_alias_source_apply(client, demo):
+    from wagtail.models import PageViewRestriction
+
+    home, article = demo["home"], demo["article"]
+    alias = article.create_alias(parent=home, update_slug="article-alias")
+    assert fragment(client, article, "loyal-readers-section").status_code == 200
+    assert fragment(client, alias, "loyal-readers-section").status_code == 200
+    source = PageViewRestriction.objects.create(page=article, restriction_type="password",
+                                                password="s3cret")
+    assert fragment(client, alias, "loyal-readers-section").json()["error"] == "restricted"
+    source.delete()
+    PageViewRestriction.objects.create(page=home, restriction_type="login")
+    response = fragment(client, article, "loyal-readers-section")
+    assert response.status_code == 403 and response.json()["error"] == "restricted"
