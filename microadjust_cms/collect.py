@@ -8,6 +8,11 @@ Answers: 204 stored (or ignored under DNT / GPC / missing consent); 400 malforme
 origin or a forged visitor cookie; 405 not POST; 413 too large; 415 not JSON; 429 rate limited; 503
 database unavailable (the tracker keeps the batch and retries). Stored events then update the
 profile (``behaviour``) in one store round trip; a store that is down is logged, not fatal.
+
+Storage is ``event_store.store_events``: one multi-row INSERT; on PostgreSQL the transaction
+commits with ``synchronous_commit`` off, so a database crash can lose the last fraction of a
+second of acknowledged batches (never part of one). Events are analytics; set
+``MICROADJUST_COLLECT_SYNCHRONOUS_COMMIT = True`` to wait for the WAL flush instead.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 import uuid
 from urllib.parse import urlsplit
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -28,8 +33,8 @@ from .behaviour import summarize
 from .collect_schema import BatchError, validate_batch
 from .conf import get_setting
 from .context import counters, known_visitor_id, tracking_allowed
+from .event_store import store_events
 from .middleware import set_visitor_cookie
-from .models import Event
 from .responses import problem
 from .stores import StoreUnavailable, get_profile_store
 
@@ -115,8 +120,7 @@ def collect(request: HttpRequest) -> HttpResponse:
     except BatchError as exc:
         return problem(400, "invalid_batch", exc.errors)
     try:
-        with transaction.atomic():
-            Event.objects.bulk_create([Event(visitor_id=visitor_id, **row) for row in rows])
+        store_events(visitor_id, rows)
     except DatabaseError:
         logger.exception("Could not store a batch of %d events", len(rows))
         response = problem(503, "unavailable", "events could not be stored; retry later")

@@ -39,6 +39,10 @@ COLLECT_MAX_EVENTS = 100
 COLLECT_RATE = "120/m"
 # Extra origins allowed to post events besides the request's own host, e.g. "https://www.example.com".
 COLLECT_ALLOWED_ORIGINS: tuple[str, ...] = ()
+# PostgreSQL: False commits event batches without waiting for the WAL flush (synchronous_commit
+# off for that transaction only). A database crash can then lose the last fraction of a second
+# of acknowledged batches; True waits for the flush. See microadjust_cms/event_store.py.
+COLLECT_SYNCHRONOUS_COMMIT = False
 
 # Events older than this many days are deleted by the purge task / command (privacy).
 EVENT_RETENTION_DAYS = 180

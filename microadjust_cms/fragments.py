@@ -5,6 +5,7 @@ page served from a shared cache can still be adjusted in the browser. It uses th
 ``decide`` as server rendering; ``exclude`` skips the variant the visitor already saw, and the
 block's trigger settings (not the request) say which named variant an abandon or a timed
 reveal shows.
+A published page's blocks are found through ``fragment_cache`` (by live revision).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from wagtail.models import Page
 from .block_ids import object_personalized_values
 from .collect_schema import BLOCK_ID_RE
 from .context import get_visitor
+from .fragment_cache import cached_personalized_value, view_restrictions
 from .responses import problem
 
 REASONS = ("abandon", "timer", "manual")
@@ -54,11 +56,14 @@ def fragment(request: HttpRequest) -> JsonResponse:
     page = Page.objects.live().filter(pk=int(page_id)).first()
     if page is None:
         return problem(404, "not_found", "no live page with this id")
-    page = page.specific
-    for restriction in page.get_view_restrictions():
+    cached, value = cached_personalized_value(page, block_id)
+    # Cached: the specific fields are read only if a template asks for them.
+    page = page.specific_deferred if cached else page.specific
+    for restriction in view_restrictions(page):
         if not restriction.accept_request(request):
             return problem(403, "restricted", "this page is restricted")
-    value = find_personalized_value(page, block_id)
+    if not cached:
+        value = find_personalized_value(page, block_id)
     if value is None:
         return problem(404, "not_found", "no personalized block with this id on the page")
     request._ma_no_record = True  # type: ignore[attr-defined]  # the page view was counted already

@@ -229,7 +229,7 @@ def test_database_failure_is_a_503_with_retry_after(visitor, monkeypatch):
     def unavailable(*args, **kwargs):
         raise OperationalError("database is down")
 
-    monkeypatch.setattr(Event.objects, "bulk_create", unavailable)
+    monkeypatch.setattr("microadjust_cms.collect.store_events", unavailable)
     response = post(visitor, batch(*good_events()))
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert response.json()["error"] == "unavailable"
@@ -291,4 +291,75 @@ def test_purge_task_is_registered_and_scheduled(visitor):
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "microadjust_cms.purge_events" in scheduled
     assert app.tasks["microadjust_cms.purge_events"].delay().get() == 1  # eager in tests
+    assert Event.objects.count() == 0
+
+
+def test_store_events_writes_every_column_of_a_full_batch(visitor, settings):
+    """The cursor path stores what the ORM would: all columns, a batch at the size limit
+    (more parameters than old SQLite takes in one statement, so it is chunked there)."""
+    from microadjust_cms.event_store import store_events
+
+    rows = [{"type": "scroll", "occurred_at": timezone.now() - timedelta(seconds=i), "page_id": i + 1,
+             "path": f"/p{i}/", "previous_path": "", "block_id": "", "variant": "", "value": 25,
+             "name": "Café ☕ 𝄞 \"quoted\" \\", "content_type": "video" if i % 2 else "",
+             "tags": "howto news" if i % 3 else ""} for i in range(get_setting("COLLECT_MAX_EVENTS"))]
+    rows[1].update(page_id=None, value=None, occurred_at=timezone.now())
+    store_events("v" * 32, rows)
+    stored = list(Event.objects.order_by("pk"))  # ids follow the batch's order
+    assert len(stored) == len(rows)
+    assert [(e.page_id, e.path, e.value, e.name, e.content_type, e.tags, e.visitor_id)
+            for e in stored] == [(r["page_id"], r["path"], r["value"], r["name"],
+                                  r["content_type"], r["tags"], "v" * 32) for r in rows]
+    assert stored[5].occurred_at == rows[5]["occurred_at"]
+    assert abs((stored[0].received_at - timezone.now()).total_seconds()) < 60
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_synchronous_commit_is_off_for_the_batch_only_on_postgresql(visitor, settings, synchronous):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.MICROADJUST_COLLECT_SYNCHRONOUS_COMMIT = synchronous
+    with CaptureQueriesContext(connection) as queries:
+        assert post(visitor, batch(*good_events())).status_code == 204
+    inserts = [q["sql"] for q in queries if "INSERT" in q["sql"]]
+    assert len(inserts) == 1  # one statement (one round trip) for the batch
+    expected = connection.vendor == "postgresql" and not synchronous
+    assert inserts[0].startswith("SET LOCAL synchronous_commit TO OFF; INSERT") == expected
+    assert Event.objects.count() == len(good_events())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")  # SET LOCAL ended with the batch
+            assert cursor.fetchone()[0] == "on"
+            # What the single round trip relies on: one query string is one transaction,
+            # and SET LOCAL holds in it.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; "
+                           "SELECT current_setting('synchronous_commit')")
+            cursor.nextset()  # the SELECT's result follows the SET's
+            assert cursor.fetchone()[0] == "off"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_failing_in_the_database_stores_nothing(visitor, monkeypatch):
+    """The batch is one statement (in one transaction): a row the database refuses takes the
+    whole batch with it, and the endpoint answers 503."""
+    from microadjust_cms import event_store
+
+    def too_long_name(row):
+        return {**row, "name": "x" * 500}  # past the column's 100 characters
+
+    original = event_store.store_events
+
+    def store_with_a_bad_last_row(visitor_id, rows, **kwargs):
+        original(visitor_id, [*rows[:-1], too_long_name(rows[-1])], **kwargs)
+
+    monkeypatch.setattr("microadjust_cms.collect.store_events", store_with_a_bad_last_row)
+    response = post(visitor, batch(*good_events()))
+    from django.db import connection
+
+    if connection.vendor == "sqlite":  # SQLite does not enforce varchar lengths
+        assert response.status_code == 204
+        return
+    assert response.status_code == 503
     assert Event.objects.count() == 0

@@ -155,3 +155,67 @@ def test_trigger_settings_are_checked_when_saved(demo, triggers, field, message)
         block.clean(value)
     errors = caught.value.block_errors["triggers"].block_errors
     assert message in str(errors[field])
+
+
+def _edit_mobile_banner(page, text):
+    import json
+
+    raw = json.loads(json.dumps(list(page.body.raw_data)))
+    for child in raw:
+        if isinstance(child["value"], dict) and child["value"].get("block_id") == "mobile-banner":
+            child["value"]["variants"][0]["content"]["text"] = text
+    page.body = raw
+
+
+def test_a_new_live_revision_is_served_at_once(client, demo):
+    home = demo["home"]
+    assert "Get the app" in fragment(client, home, "mobile-banner", ua=MOBILE_UA).json()["html"]
+    _edit_mobile_banner(home, "Try the new app")
+    home.save_revision()  # a draft: visitors still get the live content
+    assert "Get the app" in fragment(client, home, "mobile-banner", ua=MOBILE_UA).json()["html"]
+    home.get_latest_revision().publish()
+    assert "Try the new app" in fragment(client, home, "mobile-banner", ua=MOBILE_UA).json()["html"]
+    home.unpublish()
+    assert fragment(client, home, "mobile-banner", ua=MOBILE_UA).status_code == 404
+
+
+def test_a_page_without_a_live_revision_is_read_each_time(client, demo):
+    from wagtail.models import Page
+
+    home = demo["home"]
+    Page.objects.filter(pk=home.pk).update(live_revision=None)
+    home.refresh_from_db()
+    _edit_mobile_banner(home, "Saved without a revision")
+    home.save()
+    assert "Saved without a revision" in fragment(client, home, "mobile-banner",
+                                                  ua=MOBILE_UA).json()["html"]
+
+
+def test_cached_values_are_not_shared_between_requests(demo):
+    from microadjust_cms.fragment_cache import cached_personalized_value
+
+    home = demo["home"]
+    cached, first = cached_personalized_value(home, "mobile-banner")
+    assert cached and first.block_id == "mobile-banner"
+    first["variants"][0]["content"]["text"] = "changed in one request"  # converts in place
+    first.raw_variants.clear()
+    _, second = cached_personalized_value(home, "mobile-banner")
+    assert second is not first and second.raw_variants
+    assert second["variants"][0]["content"]["text"].startswith("Get the app")
+    assert cached_personalized_value(home, "no-such-block") == (True, None)
+
+
+def test_restrictions_on_an_ancestor_or_an_alias_source_apply(client, demo):
+    from wagtail.models import PageViewRestriction
+
+    home, article = demo["home"], demo["article"]
+    alias = article.create_alias(parent=home, update_slug="article-alias")
+    assert fragment(client, article, "loyal-readers-section").status_code == 200
+    assert fragment(client, alias, "loyal-readers-section").status_code == 200
+    source = PageViewRestriction.objects.create(page=article, restriction_type="password",
+                                                password="s3cret")
+    assert fragment(client, alias, "loyal-readers-section").json()["error"] == "restricted"
+    source.delete()
+    PageViewRestriction.objects.create(page=home, restriction_type="login")
+    response = fragment(client, article, "loyal-readers-section")
+    assert response.status_code == 403 and response.json()["error"] == "restricted"
