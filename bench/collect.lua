@@ -8,12 +8,12 @@ request = function()
   local body = string.format('{"v":1,"events":[' ..
     '{"type":"pageview","t":%d,"page":3,"path":"/","previous":"/article/"},' ..
     '{"type":"impression","t":%d,"page":3,"path":"/","block":"welcome-hero","variant":"returning"},' ..
-    '{"type":"impression","t":%d,"page":3,"path":"/","block":"newsletter-offer","variant":"default"},' ..
+    '{"type":"impression","t":%d,"page":3,"path":"/","block":"newsletter-offer","variant":"default","kind":"article"},' ..
     '{"type":"scroll","t":%d,"page":3,"path":"/","value":25},' ..
     '{"type":"scroll","t":%d,"page":3,"path":"/","value":50},' ..
     '{"type":"dwell","t":%d,"page":3,"path":"/","block":"welcome-hero","variant":"returning","value":5300},' ..
     '{"type":"click","t":%d,"page":3,"path":"/","block":"welcome-hero","variant":"returning","name":"What\'s new"},' ..
-    '{"type":"abandon","t":%d,"page":3,"path":"/","block":"newsletter-offer","variant":"default","value":800},' ..
+    '{"type":"abandon","t":%d,"page":3,"path":"/","block":"newsletter-offer","variant":"default","value":800,"kind":"article"},' ..
     '{"type":"scroll","t":%d,"page":3,"path":"/","value":75},' ..
     '{"type":"conversion","t":%d,"page":3,"path":"/","name":"newsletter-signup"}]}',
     t, t, t, t, t, t, t, t, t, t)
