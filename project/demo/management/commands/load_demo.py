@@ -78,6 +78,14 @@ SUMMARY = ("<h3>In brief</h3><p>The short version: what happened and why it matt
            "sentences.</p>")
 
 
+HARBOUR_TEXT = ("<p>The harbour was rebuilt over ten years: new quays, a ferry terminal and a "
+                "park where the coal sheds stood. The engineers had to work around the tides, "
+                "the fishing fleet and a budget that halved in the third year; the city council "
+                "changed its mind twice about the height of the sea wall. What came out of it is "
+                "a waterfront people use every day, and a lesson in planning for water that "
+                "rises a little more each decade.</p>")
+
+
 def article_body():
     return [
         {"type": "paragraph", "id": str(uuid.uuid4()),
@@ -93,6 +101,8 @@ def article_body():
                   "#summary")),
         ], card("Related: the long read", "Forty minutes on how the city rebuilt its harbour.",
                 "Read on", "#longread"), triggers={"on_abandon": "best"}),
+        # Enough text to scroll the related card away (and see it swapped on the way back up).
+        *[{"type": "paragraph", "id": str(uuid.uuid4()), "value": HARBOUR_TEXT} for _ in range(6)],
         personalized("personalized_card", "loyal-readers-section", [
             ("loyal", "loyal-readers", {},
              card("For our loyal readers", "You have been here three times or more: join the "
