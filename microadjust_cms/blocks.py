@@ -29,6 +29,7 @@ from .decisions import (
     decide,
     program_for_revision,
     program_for_stored,
+    programs_by_revision,
     rules_revision,
 )
 from .forms import ConditionFormField
@@ -172,7 +173,10 @@ def _wrapper_start(block_id: str, variant: str, attributes: str) -> str:
 def wrap(block_id: str, variant: str, html: str, attributes: str = "") -> SafeString:
     """The element the tracker finds: ``data-ma-block`` and ``data-ma-variant`` (escaped), plus
     ``attributes`` (already escaped: content type, tags, triggers)."""
-    inner = html.__html__() if hasattr(html, "__html__") else escape(html)
+    if type(html) is SafeString:  # what Block.render returns: no __html__ call per block
+        inner = html
+    else:
+        inner = html.__html__() if hasattr(html, "__html__") else escape(html)
     return SafeString(_wrapper_start(block_id, variant, attributes) + inner + "</div>")
 
 
@@ -239,6 +243,8 @@ class PersonalizedValue(blocks.StructValue):
     _stored: dict = {}  # noqa: RUF012 (never mutated; replaced per instance)
     #: The stored rules revision (see ``decisions.rules_revision``), when the block was saved.
     rules_revision: str = ""
+    #: (block id, rules revision) as loaded: the key of the compiled program, built once.
+    _program_key: tuple[str, str] | None = None
 
     @property
     def stored(self) -> bool:
@@ -283,6 +289,13 @@ class PersonalizedValue(blocks.StructValue):
     def program(self) -> Program:
         """The compiled variant tests: found by (block id, stored rules revision); blocks stored
         without a revision are compared with the cached copy; form values are compiled as is."""
+        key = self._program_key
+        # The usual render: stored variants, block id as loaded, program compiled: one look-up.
+        if (key is not None and dict.get(self, "variants") is _PENDING
+                and dict.get(self, "block_id") is key[0]):
+            program = programs_by_revision.get(key)
+            if program is not None:
+                return program
         if self.stored:
             revision = self.rules_revision
             if revision:
@@ -291,8 +304,8 @@ class PersonalizedValue(blocks.StructValue):
         return compile_program(self.variant_items(), self.block_id)
 
     def variant_content(self, position: int) -> Any:
-        if self.stored:
-            content = _item_value(self.raw_variants[position]).get("content")  # type: ignore[index]
+        if dict.get(self, "variants") is _PENDING and self.raw_variants is not None:  # stored
+            content = _item_value(self.raw_variants[position]).get("content")
             return self.block.child_blocks["default"].to_python(content)
         return self["variants"][position]["content"]
 
@@ -310,6 +323,8 @@ class PersonalizedValue(blocks.StructValue):
         return dict(triggers) if triggers else {}
 
     def wrapper_attributes(self) -> str:
+        if dict.get(self, "triggers") is _PENDING and "triggers" not in self._stored:
+            return self.block.content_attributes  # the usual case: no triggers were saved
         triggers = self.triggers
         attributes = self.block.content_attributes
         return attributes + trigger_attributes(triggers) if triggers else attributes
@@ -318,7 +333,7 @@ class PersonalizedValue(blocks.StructValue):
                    decision: Decision | None = None) -> SafeString:
         """Decide (unless told), record the adjustment, render the content in its wrapper."""
         variant, content, reason = decision or decide(self, visitor)
-        block_id = self.block_id
+        block_id = dict.get(self, "block_id") or ""  # ``block_id``, without the property call
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)
         return wrap(block_id, variant, html, self.wrapper_attributes())
@@ -386,6 +401,8 @@ class PersonalizedBlock(blocks.StructBlock):
             revision = value.get("rules_rev")
             if isinstance(revision, str):
                 result.rules_revision = revision
+                if revision:
+                    result._program_key = (block_id, revision)
         return result
 
     def get_prep_value(self, value: Any) -> dict:

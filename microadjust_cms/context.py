@@ -67,6 +67,9 @@ def known_visitor_id(request: HttpRequest) -> str | None:
     return _verified_visitor_id(cookie, settings.SECRET_KEY) if cookie else None
 
 
+_new_tuple = tuple.__new__
+
+
 class UnknownSignal(LookupError):
     pass
 
@@ -200,7 +203,8 @@ class VisitorContext:
 
     # -- adjustments -----------------------------------------------------------------------
     def record_adjustment(self, block_id: str, variant: str, reason: str = "match") -> None:
-        self.adjustments.append(Adjustment(block_id, variant, reason))
+        # tuple.__new__: an Adjustment without the NamedTuple's Python-level __new__ (per block)
+        self.adjustments.append(_new_tuple(Adjustment, (block_id, variant, reason)))
 
     @property
     def adjusted(self) -> bool:

@@ -48,6 +48,8 @@ def variant_predicate(segment: str, condition: Any) -> Predicate:
 Program = list[tuple[str, Predicate, int]]
 _variant_predicates: dict[tuple[str, str], Predicate] = {}
 _programs_by_revision: dict[tuple[str, str], Program] = {}
+#: Read directly by ``PersonalizedValue.program`` (the render path's one look-up).
+programs_by_revision = _programs_by_revision
 _programs_by_stored: dict[str, tuple[Any, Program]] = {}
 
 
@@ -126,6 +128,11 @@ class Decision(NamedTuple):
     reason: str  # "match" or "default"
 
 
+#: ``_new(Decision, (variant, content, reason))`` builds a Decision without the Python-level
+#: ``__new__`` a NamedTuple has: one call less for every block rendered.
+_new = tuple.__new__
+
+
 def decide(value: Any, visitor: Any, *, exclude: str | None = None,
            prefer: str | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
@@ -153,5 +160,5 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
                 logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
                 matched = False
         if matched:
-            return Decision(name, value.variant_content(position), "match")
-    return Decision("default", value["default"], "default")
+            return _new(Decision, (name, value.variant_content(position), "match"))
+    return _new(Decision, ("default", value["default"], "default"))

@@ -25,7 +25,8 @@ class CacheProfileStore(ProfileStore):
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
              now: float) -> Profile:
         key = self.key(visitor_id, "p")
-        entry = self._get(key)
+        cache = self._connect()  # one look-up of this thread's cache object for get and set
+        entry = self._get(key, cache)
         state = entry.get("state") or {}
         pages = entry.get("pages") or {}
         count = pages.get(page_key, 0) if page_key else 0
@@ -34,7 +35,7 @@ class CacheProfileStore(ProfileStore):
         if record_view:
             if page_key:
                 pages = {**pages, page_key: count}
-            self._set(key, {**entry, "state": state, "pages": pages})
+            self._set(key, {**entry, "state": state, "pages": pages}, cache)
         behaviour = (entry.get("pb") or {}).get(page_key) if page_key else None
         return self.to_profile(state, count, record_view=record_view, now=now,
                                page_behaviour=behaviour or (0, 0.0), blocks=entry.get("blocks"))
@@ -56,15 +57,21 @@ class CacheProfileStore(ProfileStore):
                              clicks + update.block_clicks.get(block, 0))
         self._set(key, {**entry, "state": state, "pb": pages, "blocks": blocks})
 
-    def _get(self, key: str) -> dict:
+    def _connect(self):
         try:
-            return self.cache.get(key) or {}
+            return self.cache
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def _set(self, key: str, entry: dict) -> None:
+    def _get(self, key: str, cache=None) -> dict:
         try:
-            self.cache.set(key, entry, timeout=get_setting("PROFILE_TTL"))
+            return (cache or self.cache).get(key) or {}
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _set(self, key: str, entry: dict, cache=None) -> None:
+        try:
+            (cache or self.cache).set(key, entry, timeout=get_setting("PROFILE_TTL"))
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
 
