@@ -5,11 +5,8 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.handlers.wsgi import WSGIRequest, get_bytes_from_wsgi
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from user_agents import parse as parse_user_agent
 
@@ -80,34 +77,11 @@ def _referrer_domain(v: VisitorContext, _p: str | None) -> str | None:
     return host[4:] if host.startswith("www.") else (host or None)
 
 
-def _query_values(request: HttpRequest) -> dict[str, str]:
-    """Each query parameter's last value, as ``request.GET`` has it. When nothing has built
-    ``request.GET`` yet (a page view usually), the query string is parsed here the way
-    ``WSGIRequest.GET`` does it, without building a QueryDict: its settings look-ups and list
-    per parameter cost several times the parsing, and the signals read a parameter or two."""
-    if "GET" in request.__dict__ or not isinstance(request, WSGIRequest):
-        return {name: values[-1] for name, values in request.GET.lists() if values}
-    raw = get_bytes_from_wsgi(request.environ, "QUERY_STRING", "")
-    if not raw:
-        return {}
-    encoding = request.encoding or settings.DEFAULT_CHARSET
-    try:
-        query = raw.decode(encoding)
-    except UnicodeDecodeError:  # as QueryDict does for misbehaving user agents
-        query = raw.decode("iso-8859-1")
-    # Too many fields raise ValueError here (TooManyFieldsSent from request.GET): the rule
-    # asking is false either way.
-    return dict(parse_qsl(query, keep_blank_values=True, encoding=encoding,
-                          max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS))
-
-
 def _query_value(v: VisitorContext, name: str) -> str | None:
-    """What ``request.GET.get(name)`` gives; the query string is read once a request."""
-    memo = v.memo
-    values = memo.get("__query")
-    if values is None:
-        values = memo["__query"] = _query_values(v.request)
-    return values.get(name)
+    """What ``request.GET.get(name)`` gives, without its KeyError path: a parameter is usually
+    absent, and QueryDict keeps each parameter's values in a list."""
+    values = dict.get(v.request.GET, name)
+    return values[-1] if values else None
 
 
 def _query(name: str):

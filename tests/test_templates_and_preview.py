@@ -151,24 +151,3 @@ def test_custom_signal_from_the_hook(client, demo):
     request.COOKIES["newsletter"] = "subscribed"
     assert render('{% ifvisitor signal="newsletter_subscriber" value="true" %}yes{% endifvisitor %}',
                   request) == "yes"
-
-
-@pytest.mark.parametrize("query", [
-    "", "utm_source=newsletter", "utm_source=a&utm_source=b", "utm_source&ref=", "ref=%E2%98%83",
-    "ref=%ff%00", "ref=a+b&ref=c%20d", "%E2%98%83=snow", "utm_source=" + "x" * 300,
-])
-def test_query_signals_read_what_request_get_has(rf, query):
-    """Query signals parse the query string themselves while ``request.GET`` is not built yet;
-    they must read exactly what it would hold (last value of a repeated parameter)."""
-    fresh, parsed = rf.get("/?" + query), rf.get("/?" + query)
-    expected = {name: values[-1] for name, values in parsed.GET.lists()}
-    visitor, already_parsed = VisitorContext(fresh), VisitorContext(parsed)
-    assert "GET" not in fresh.__dict__
-    for name in ("utm_source", "ref", "☃", "missing"):
-        value = expected.get(name)
-        value = value[:200] if value is not None else None
-        assert visitor.signal("query_param", name) == value
-        assert already_parsed.signal("query_param", name) == value
-    utm_source = expected.get("utm_source")
-    assert visitor.signal("utm_source") == (utm_source.strip().lower()[:200] if utm_source
-                                            else None)
