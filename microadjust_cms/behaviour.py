@@ -51,10 +51,10 @@ class BehaviourUpdate:
                     or self.block_abandons or self.block_clicks or self.conversions)
 
 
-def page_key_of(row: Mapping[str, Any]) -> str:
-    """The profile's key for an event's page: its id, else its path (as the visitor context
-    keys page views)."""
-    return str(row["page_id"]) if row.get("page_id") else (row.get("path") or "")[:200]
+def profile_page_key(page_id: Any, path: str | None) -> str:
+    """The profile's key for a page: its id, else its path. Page views (the visitor context)
+    and tracked behaviour (collect) both use it, so they meet on the same page."""
+    return str(page_id) if page_id else (path or "")[:200]
 
 
 def _dwell_points(milliseconds: int | None) -> float:
@@ -66,7 +66,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> BehaviourUpdate:
     update = BehaviourUpdate()
     for row in rows:
         kind, block = row["type"], row.get("block_id") or ""
-        page = page_key_of(row)
+        page = profile_page_key(row.get("page_id"), row.get("path"))
         if kind == "dwell":
             points = _dwell_points(row.get("value"))
             if page:

@@ -315,16 +315,14 @@ class PersonalizedValue(blocks.StructValue):
 
     @property
     def triggers(self) -> dict:
-        """The trigger settings as stored (read without converting the value)."""
-        if dict.get(self, "triggers") is _PENDING:
-            raw = self._stored.get("triggers")
-            return raw if isinstance(raw, dict) else {}
+        """The trigger settings as stored (read without converting the value); empty when none
+        were saved, the usual case."""
         triggers = dict.get(self, "triggers")
+        if triggers is _PENDING:
+            triggers = self._stored.get("triggers")
         return dict(triggers) if triggers else {}
 
     def wrapper_attributes(self) -> str:
-        if dict.get(self, "triggers") is _PENDING and "triggers" not in self._stored:
-            return self.block.content_attributes  # the usual case: no triggers were saved
         triggers = self.triggers
         attributes = self.block.content_attributes
         return attributes + trigger_attributes(triggers) if triggers else attributes

@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from .behaviour import profile_page_key
 from .conf import get_setting
 from .signal_registry import registry
 from .stores import Profile, StoreUnavailable, get_profile_store
@@ -140,7 +141,7 @@ class VisitorContext:
     def set_page(self, page: Any) -> None:
         """Called when Wagtail serves a page: page views are counted per page id."""
         if self.page_key is None and getattr(page, "pk", None) is not None:
-            self.page_key = str(page.pk)
+            self.page_key = profile_page_key(page.pk, None)
 
     @property
     def profile(self) -> Profile:
@@ -169,7 +170,7 @@ class VisitorContext:
         record = self.request.method in ("GET", "HEAD") and self.signal("device") != "bot"
         try:
             return get_profile_store().load(
-                visitor_id, self.page_key or self.request.path[:200],
+                visitor_id, self.page_key or profile_page_key(None, self.request.path),
                 record_view=record and not getattr(self.request, "_ma_no_record", False),
                 now=time.time())
         except StoreUnavailable:

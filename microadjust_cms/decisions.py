@@ -47,9 +47,9 @@ def variant_predicate(segment: str, condition: Any) -> Predicate:
 #: (name, test, position) per variant, in order.
 Program = list[tuple[str, Predicate, int]]
 _variant_predicates: dict[tuple[str, str], Predicate] = {}
-_programs_by_revision: dict[tuple[str, str], Program] = {}
-#: Read directly by ``PersonalizedValue.program`` (the render path's one look-up).
-programs_by_revision = _programs_by_revision
+#: (block id, rules revision) → program; ``PersonalizedValue.program`` reads it directly (the
+#: render path's one look-up).
+programs_by_revision: dict[tuple[str, str], Program] = {}
 _programs_by_stored: dict[str, tuple[Any, Program]] = {}
 
 
@@ -104,9 +104,9 @@ def rules_revision(variants: Any) -> str:
 def program_for_revision(block_id: str, revision: str,
                          variants: Callable[[], list]) -> Program:
     """The program of a saved block revision (compiled on first use, then one dict lookup)."""
-    program = _programs_by_revision.get((block_id, revision))
+    program = programs_by_revision.get((block_id, revision))
     if program is None:
-        program = _remember(_programs_by_revision, (block_id, revision),
+        program = _remember(programs_by_revision, (block_id, revision),
                             compile_program(variants(), block_id))
     return program
 

@@ -9,6 +9,11 @@ from ..behaviour import AFFINITY_PREFIX, BehaviourUpdate, decay
 from ..conf import get_setting
 
 
+def half_life_seconds() -> float:
+    """``ENGAGEMENT_HALF_LIFE_DAYS`` in seconds: the decay every store applies."""
+    return get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0
+
+
 class StoreUnavailable(Exception):
     """The store could not be reached; callers fall back to defaults and log."""
 
@@ -109,7 +114,7 @@ class ProfileStore:
         block id to (abandons, clicks)."""
         engagement, affinity = 0.0, {}
         if "eng" in state or "aff_at" in state:  # behaviour tracked (skipped on most renders)
-            half_life = get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0
+            half_life = half_life_seconds()
             engagement = decay(float(state.get("eng", 0.0)), state.get("eng_at", 0.0), now,
                                half_life)
             affinity_at = state.get("aff_at", 0.0)

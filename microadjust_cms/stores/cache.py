@@ -11,7 +11,7 @@ from django.core.cache import caches
 
 from ..behaviour import BehaviourUpdate, apply_update
 from ..conf import get_setting
-from .base import Profile, ProfileStore, StoreUnavailable
+from .base import Profile, ProfileStore, StoreUnavailable, half_life_seconds
 
 
 class CacheProfileStore(ProfileStore):
@@ -44,7 +44,7 @@ class CacheProfileStore(ProfileStore):
         key = self.key(visitor_id, "p")
         entry = self._get(key)
         state = apply_update(entry.get("state") or {}, update, now=now,
-                             half_life=get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0)
+                             half_life=half_life_seconds())
         pages = dict(entry.get("pb") or {})
         for page in {*update.page_scroll, *update.page_dwell}:
             scroll, dwell = pages.get(page, (0, 0.0))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..behaviour import BehaviourUpdate
 from ..conf import get_setting
-from .base import Profile, ProfileStore, StoreUnavailable
+from .base import Profile, ProfileStore, StoreUnavailable, half_life_seconds
 
 # KEYS: profile, pages, blocks. ARGV: page key ("" for none), record (0/1), now, idle, ttl.
 LOAD_SCRIPT = """
@@ -132,7 +132,7 @@ class RedisProfileStore(ProfileStore):
                                page_behaviour=(scroll, dwell), blocks=blocks)
 
     def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
-        args: list = [repr(float(now)), get_setting("ENGAGEMENT_HALF_LIFE_DAYS") * 86400.0,
+        args: list = [repr(float(now)), half_life_seconds(),
                       get_setting("PROFILE_TTL"), repr(update.engagement), update.conversions]
         args.append(len(update.affinity))
         for name, points in update.affinity.items():
