@@ -1,4 +1,7 @@
 import re
+import uuid
+
+from django.test import Client
 
 VARIANT_RE = re.compile(r'data-ma-block="([^"]+)" data-ma-variant="([^"]+)"')
 
@@ -7,3 +10,15 @@ def variants(response) -> dict[str, str]:
     """block id → variant name, from a rendered page."""
     assert response.status_code == 200, response.status_code
     return dict(VARIANT_RE.findall(response.content.decode()))
+
+
+def visitor_client(**defaults) -> Client:
+    """A test client carrying a valid signed visitor cookie (a fresh visitor id, kept on
+    ``client.visitor_id``), as a first page view leaves a browser."""
+    from microadjust_cms.conf import get_setting
+    from microadjust_cms.context import visitor_cookie_signer
+
+    client = Client(**defaults)
+    client.visitor_id = uuid.uuid4().hex
+    client.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(client.visitor_id)
+    return client

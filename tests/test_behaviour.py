@@ -3,18 +3,17 @@
 import json
 import logging
 import time
-import uuid
 
 import pytest
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 
 from microadjust_cms.behaviour import engagement_level, engagement_score, summarize, top_affinity
-from microadjust_cms.conf import get_setting
-from microadjust_cms.context import VisitorContext, counters, visitor_cookie_signer
+from microadjust_cms.context import VisitorContext, counters
 from microadjust_cms.models import Event
 from microadjust_cms.stores import Profile
 
 from .conftest import DESKTOP_UA
+from .helpers import variants, visitor_client
 
 COLLECT = "/microadjust/collect/"
 
@@ -105,10 +104,8 @@ def store_kind(request):
     return request.param
 
 
-def reader(client: Client | None = None) -> Client:
-    client = client or Client(HTTP_USER_AGENT=DESKTOP_UA)
-    client.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(uuid.uuid4().hex)
-    return client
+def reader():
+    return visitor_client(HTTP_USER_AGENT=DESKTOP_UA)
 
 
 def send(client, *events):
@@ -121,9 +118,7 @@ def send(client, *events):
 
 
 def story_variant(client, article) -> str:
-    html = client.get(article.url).content.decode()
-    start = html.index('data-ma-block="story-depth"')
-    return html[start:start + 120].split('data-ma-variant="', 1)[1].split('"', 1)[0]
+    return variants(client.get(article.url))["story-depth"]
 
 
 def test_news_case_engaged_readers_get_depth_casual_readers_the_summary(demo, store_kind):
@@ -159,8 +154,7 @@ def test_collect_updates_the_profile_conditions_read(demo, store_kind):
          {"type": "conversion", "name": "signup", "page": article.pk})
     # The server now renders the abandoned block's second-chance variant, and the visitor's
     # profile answers every behaviour signal.
-    html = client.get(article.url).content.decode()
-    assert 'data-ma-block="related-reading" data-ma-variant="second-chance"' in html
+    assert variants(client.get(article.url))["related-reading"] == "second-chance"
     request = RequestFactory().get(article.url)
     request.COOKIES = dict((k, v.value) for k, v in client.cookies.items())
     visitor = VisitorContext(request)

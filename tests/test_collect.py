@@ -6,7 +6,6 @@ Runs on the suite's database: SQLite locally and in one CI pass, PostgreSQL in t
 import io
 import json
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -18,6 +17,8 @@ from microadjust_cms.conf import get_setting
 from microadjust_cms.context import visitor_cookie_signer
 from microadjust_cms.models import Event
 from microadjust_cms.retention import purge_events
+
+from .helpers import visitor_client
 
 URL = "/microadjust/collect/"
 ORIGIN = "http://testserver"
@@ -48,11 +49,7 @@ def good_events():
 @pytest.fixture
 def visitor():
     """A client carrying a valid signed visitor cookie, as the first page view leaves it."""
-    client = Client()
-    visitor_id = uuid.uuid4().hex
-    client.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(visitor_id)
-    client.visitor_id = visitor_id
-    return client
+    return visitor_client()
 
 
 def post(client, body, *, content_type="application/json", origin=ORIGIN, **extra):
@@ -217,8 +214,7 @@ def test_rate_limit_per_visitor(visitor, settings):
         assert post(visitor, batch(good_events()[0])).status_code == 204
     response = post(visitor, batch(good_events()[0]))
     assert response.status_code == 429 and response["Retry-After"]
-    other = Client()
-    other.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(uuid.uuid4().hex)
+    other = visitor_client()
     assert post(other, batch(good_events()[0])).status_code == 204  # its own allowance
     assert Event.objects.count() == 4
 
