@@ -10,7 +10,7 @@ Measures, in one process and one run (DESIGN.md, "Performance budgets"):
 Budgets: median(a) / median(b) <= 1.10 with zero extra SQL queries, and
 median(b) / median(c) <= 1.02. Timing never fails the run (exit code 0); correctness does.
 
-    .venv/bin/python bench/render.py [--requests 400] [--warmup 30] [--out PATH]
+    .venv/bin/python bench/render.py [--requests 1000] [--warmup 30] [--out PATH]
 """
 
 from __future__ import annotations
@@ -453,8 +453,8 @@ def print_table(result: dict, out: Path) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400,
-                        help="timed requests per case (default 400)")
+    parser.add_argument("--requests", type=int, default=1000,
+                        help="timed requests per case (default 1000)")
     parser.add_argument("--warmup", type=int, default=30, help="warm-up requests per case")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "render.json")
     args = parser.parse_args(argv)
