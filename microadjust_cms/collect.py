@@ -30,6 +30,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
 from .behaviour import summarize
+from .builtin_signals import device_from_user_agent
 from .collect_schema import BatchError, validate_batch
 from .conf import get_setting
 from .context import counters, known_visitor_id, tracking_allowed
@@ -120,7 +121,8 @@ def collect(request: HttpRequest) -> HttpResponse:
     except BatchError as exc:
         return problem(400, "invalid_batch", exc.errors)
     try:
-        store_events(visitor_id, rows)
+        store_events(visitor_id, rows,
+                     device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")))
     except DatabaseError:
         logger.exception("Could not store a batch of %d events", len(rows))
         response = problem(503, "unavailable", "events could not be stored; retry later")

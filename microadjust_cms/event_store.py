@@ -38,11 +38,11 @@ from django.utils import timezone
 from .conf import get_setting
 from .models import Event
 
-#: The keys of a ``collect_schema.validate_batch`` row, in column order (visitor and
-#: received_at added here).
+#: The keys of a ``collect_schema.validate_batch`` row, in column order (visitor, received_at
+#: and device added here: they are the same for the whole batch).
 ROW_FIELDS = ("type", "occurred_at", "page_id", "path", "previous_path", "block_id", "variant",
               "value", "name", "content_type", "tags")
-FIELDS = ("visitor_id", "received_at", *ROW_FIELDS)
+FIELDS = ("visitor_id", "received_at", "device", *ROW_FIELDS)
 
 
 @lru_cache(maxsize=64)
@@ -70,7 +70,7 @@ def _postgresql_sql(alias: str) -> str:
     ORDINALITY`` keeps the batch's order in the ids."""
     definitions = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in ROW_FIELDS)
     selected = ", ".join(f"e.{name}" for name in ROW_FIELDS)
-    return (f"INSERT INTO {_table(alias)} SELECT %s, %s, {selected} FROM ROWS FROM "
+    return (f"INSERT INTO {_table(alias)} SELECT %s, %s, %s, {selected} FROM ROWS FROM "
             f"(json_to_recordset(%s::json) AS ({definitions})) WITH ORDINALITY AS e "
             "ORDER BY e.ordinality")
 
@@ -81,9 +81,12 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def store_events(visitor_id: str, rows: Sequence[dict[str, Any]], *,
+def store_events(visitor_id: str, rows: Sequence[dict[str, Any]], *, device: str = "",
                  using: str = DEFAULT_DB_ALIAS) -> None:
     """Insert ``rows`` (from ``validate_batch``) for ``visitor_id``: all of them or none.
+
+    ``device`` is the sending browser's device class (``device_from_user_agent``), kept so the
+    learning jobs can tell mobile visits from desktop ones without storing the User-Agent.
 
     Raises ``DatabaseError`` when the database refuses or is unreachable.
     """
@@ -91,16 +94,17 @@ def store_events(visitor_id: str, rows: Sequence[dict[str, Any]], *,
         return
     connection = connections[using]
     if connection.vendor == "postgresql":
-        _store_postgresql(connection, visitor_id, rows)
+        _store_postgresql(connection, visitor_id, device, rows)
     else:
-        _store_values(connection, visitor_id, rows)
+        _store_values(connection, visitor_id, device, rows)
 
 
 #: Sent before the INSERT unless COLLECT_SYNCHRONOUS_COMMIT (see the module docstring).
 ASYNCHRONOUS_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
 
-def _store_postgresql(connection: Any, visitor_id: str, rows: Sequence[dict[str, Any]]) -> None:
+def _store_postgresql(connection: Any, visitor_id: str, device: str,
+                      rows: Sequence[dict[str, Any]]) -> None:
     """One round trip when the connection is in autocommit mode (the usual case): the INSERT,
     after ``SET LOCAL`` in the same query string. PostgreSQL runs the statements of one simple
     query as one implicit transaction, so the batch is stored whole or not at all, and the
@@ -108,7 +112,7 @@ def _store_postgresql(connection: Any, visitor_id: str, rows: Sequence[dict[str,
     (which takes one statement at a time), the same statements run one by one in a
     transaction; that costs a BEGIN and a COMMIT round trip more."""
     sql = _postgresql_sql(connection.alias)
-    params = [visitor_id, timezone.now(),
+    params = [visitor_id, timezone.now(), device,
               json.dumps([{name: row[name] for name in ROW_FIELDS} for row in rows],
                          default=_json_default)]
     asynchronous = not get_setting("COLLECT_SYNCHRONOUS_COMMIT")
@@ -124,14 +128,15 @@ def _store_postgresql(connection: Any, visitor_id: str, rows: Sequence[dict[str,
         cursor.execute(f"{ASYNCHRONOUS_COMMIT}; {sql}" if asynchronous else sql, params)
 
 
-def _store_values(connection: Any, visitor_id: str, rows: Sequence[dict[str, Any]]) -> None:
+def _store_values(connection: Any, visitor_id: str, device: str,
+                  rows: Sequence[dict[str, Any]]) -> None:
     """Other databases: a multi-row ``INSERT ... VALUES`` in a transaction."""
     adapt = connection.ops.adapt_datetimefield_value
     received_at = adapt(timezone.now())
     values = []
     for row in rows:
         occurred_at = row["occurred_at"]
-        values.append((visitor_id, received_at, row["type"],
+        values.append((visitor_id, received_at, device, row["type"],
                        adapt(occurred_at) if isinstance(occurred_at, datetime) else occurred_at,
                        row["page_id"], row["path"], row["previous_path"], row["block_id"],
                        row["variant"], row["value"], row["name"], row["content_type"],

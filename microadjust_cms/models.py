@@ -139,6 +139,9 @@ class Event(models.Model):
     #: What the block holds, as it declared it: a content type and space-separated tags.
     content_type = models.CharField(max_length=32, blank=True)
     tags = models.CharField(max_length=170, blank=True)
+    #: The device class of the browser that sent the batch (mobile, tablet, desktop, bot): the
+    #: User-Agent itself is never stored.
+    device = models.CharField(max_length=8, blank=True)
 
     class Meta:
         verbose_name = _("event")

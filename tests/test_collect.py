@@ -240,6 +240,20 @@ def test_no_ip_address_or_user_agent_is_stored(visitor):
     assert "Secret" not in json.dumps(row, default=str)
 
 
+@pytest.mark.parametrize(("user_agent", "device"), [
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+     "Gecko) Version/17.0 Mobile/15E148 Safari/604.1", "mobile"),
+    ("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.0 Mobile/15E148 Safari/604.1", "tablet"),
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 "
+     "Safari/537.36", "desktop"),
+])
+def test_the_device_class_is_stored_instead_of_the_user_agent(visitor, user_agent, device):
+    """The learning jobs need the share of mobile visits; the class is kept, not the string."""
+    assert post(visitor, batch(*good_events()), HTTP_USER_AGENT=user_agent).status_code == 204
+    assert set(Event.objects.values_list("device", flat=True)) == {device}
+
+
 def test_retention_purges_old_events_by_function_and_command(visitor, settings):
     post(visitor, batch(*good_events()[:3]))
     old = timezone.now() - timedelta(days=200)
@@ -300,13 +314,14 @@ def test_store_events_writes_every_column_of_a_full_batch(visitor, settings):
              "name": "Café ☕ 𝄞 \"quoted\" \\", "content_type": "video" if i % 2 else "",
              "tags": "howto news" if i % 3 else ""} for i in range(get_setting("COLLECT_MAX_EVENTS"))]
     rows[1].update(page_id=None, value=None, occurred_at=timezone.now())
-    store_events("v" * 32, rows)
+    store_events("v" * 32, rows, device="tablet")
     stored = list(Event.objects.order_by("pk"))  # ids follow the batch's order
     assert len(stored) == len(rows)
     assert [(e.page_id, e.path, e.value, e.name, e.content_type, e.tags, e.visitor_id)
             for e in stored] == [(r["page_id"], r["path"], r["value"], r["name"],
                                   r["content_type"], r["tags"], "v" * 32) for r in rows]
     assert stored[5].occurred_at == rows[5]["occurred_at"]
+    assert {e.device for e in stored} == {"tablet"}
     assert abs((stored[0].received_at - timezone.now()).total_seconds()) < 60
 
 
