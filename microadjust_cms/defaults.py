@@ -64,3 +64,8 @@ AFFINITY_MIN_POINTS = 2.0
 
 # Triggers: at most this many blocks swapped in place per page view (abandon, timed reveal).
 TRIGGER_FREQUENCY_CAP = 2
+
+# Learning (``learning/``): the behaviour features cover this many days of events, with one
+# affinity column for each of at most this many content types (the most frequent).
+LEARNING_WINDOW_DAYS = 30
+LEARNING_MAX_CONTENT_TYPES = 12

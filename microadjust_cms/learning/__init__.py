@@ -1,0 +1,6 @@
+"""Learning: behaviour features, clustering and the engagement model.
+
+Plain functions over querysets and arrays (DESIGN.md, dependency rules): Celery tasks,
+management commands and admin buttons are thin callers. Nothing on the request path imports
+scikit-learn through this package except the model scoring that a ``RankedBlock`` needs.
+"""
