@@ -20,7 +20,7 @@ class LearningJobTask(Task):
     retry_jitter = True
     max_retries = 3
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo):  # noqa: ANN001 - Celery's signature
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
         jobs.mark_failed((kwargs or {}).get("job_id"), exc)
 
 

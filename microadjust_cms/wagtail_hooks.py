@@ -59,3 +59,12 @@ def register_learning_jobs_menu_item():
     from . import admin_jobs
 
     return admin_jobs.menu_item()
+
+
+@hooks.register("register_permissions")
+def register_learning_job_permissions():
+    """Offered in Settings → Groups: see the Learning jobs page, press its buttons."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(content_type__app_label="microadjust_cms",
+                                     codename__in=["view_learningjob", "run_learning_jobs"])

@@ -116,3 +116,10 @@ def test_run_takes_post_only_and_known_kinds(admin_client):
     assert admin_client.get(run_url("purge")).status_code == 405
     assert admin_client.post(run_url("nap")).status_code == 404
     assert not LearningJob.objects.exists()
+
+
+def test_the_permissions_can_be_granted_to_a_group(admin_client):
+    html = admin_client.get("/admin/groups/new/").content.decode()
+    run = Permission.objects.get(codename="run_learning_jobs")
+    view = Permission.objects.get(codename="view_learningjob")
+    assert f'value="{run.pk}"' in html and f'value="{view.pk}"' in html
