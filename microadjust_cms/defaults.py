@@ -69,3 +69,16 @@ TRIGGER_FREQUENCY_CAP = 2
 # affinity column for each of at most this many content types (the most frequent).
 LEARNING_WINDOW_DAYS = 30
 LEARNING_MAX_CONTENT_TYPES = 12
+
+# Learning jobs (``jobs.py``): Celery beat runs them on these crontabs ("minute hour day-of-month
+# month day-of-week", server time zone); None or "" leaves a job out of the schedule.
+RECLUSTER_SCHEDULE = "30 2 * * *"
+TRAIN_SCHEDULE = "0 3 * * *"
+PURGE_SCHEDULE = "15 4 * * *"
+# Django cache alias holding the job locks. With django-redis it is a Redis lock, shared by every
+# worker; with another cache (locmem in the demo) a ``cache.add`` lock, shared within a process.
+JOB_LOCK_CACHE = "default"
+# A lock expires this many seconds after its last progress report, so a crashed worker frees it.
+JOB_LOCK_TIMEOUT = 3600
+# A running job writes its progress to its row at most this often (seconds).
+JOB_PROGRESS_INTERVAL = 1.0

@@ -42,3 +42,29 @@ def register_admin_urls():
 def note_served_page(page, request, serve_args, serve_kwargs):
     """Page views are counted per page id (the repeat-visit signal)."""
     get_visitor(request).set_page(page)
+
+
+# --- Learning jobs (issue 4, Celery section) ---------------------------------------------------
+
+@hooks.register("register_admin_urls")
+def register_learning_job_urls():
+    from . import admin_jobs
+
+    return [path("microadjust/jobs/", include((admin_jobs.urlpatterns, "microadjust_jobs"),
+                                              namespace="microadjust_jobs"))]
+
+
+@hooks.register("register_admin_menu_item")
+def register_learning_jobs_menu_item():
+    from . import admin_jobs
+
+    return admin_jobs.menu_item()
+
+
+@hooks.register("register_permissions")
+def register_learning_job_permissions():
+    """Offered in Settings → Groups: see the Learning jobs page, press its buttons."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(content_type__app_label="microadjust_cms",
+                                     codename__in=["view_learningjob", "run_learning_jobs"])

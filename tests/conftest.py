@@ -76,3 +76,7 @@ def demo(db):
     from project.demo.models import ArticlePage, HomePage
 
     return {"home": HomePage.objects.get(), "article": ArticlePage.objects.get()}
+
+
+# The real Celery worker (tests/celery_worker.py): `celery_worker_process`, `live_celery`.
+from tests.celery_worker import celery_worker_process, live_celery  # noqa: E402, F401

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from microadjust_cms.beat import beat_schedule
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 SECRET_KEY = "demo-only-not-secret-change-me"
@@ -90,11 +92,9 @@ WAGTAILSEARCH_BACKENDS = {"default": {"BACKEND": "wagtail.search.backends.databa
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
-# Nightly jobs (run `celery -A project beat` in production).
-CELERY_BEAT_SCHEDULE = {
-    "microadjust-purge-events": {"task": "microadjust_cms.purge_events",
-                                 "schedule": 24 * 3600.0},
-}
+# Nightly jobs (run `celery -A project beat` in production); times are MICROADJUST_*_SCHEDULE.
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = beat_schedule(globals())
 
 LOGGING = {
     "version": 1,

@@ -36,3 +36,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The real-worker tests (tests/celery_worker.py) start `celery -A project worker` with these
+# settings and two variables: the test database the test process made (its name differs from
+# the one above: a "test_" prefix on PostgreSQL, a per-process file on SQLite) and the broker.
+if os.environ.get("MICROADJUST_TEST_WORKER_DATABASE"):
+    DATABASES["default"]["NAME"] = os.environ["MICROADJUST_TEST_WORKER_DATABASE"]
+if os.environ.get("MICROADJUST_TEST_WORKER_BROKER"):
+    CELERY_TASK_ALWAYS_EAGER = False
+    CELERY_BROKER_URL = os.environ["MICROADJUST_TEST_WORKER_BROKER"]
