@@ -42,3 +42,12 @@ def register_admin_urls():
 def note_served_page(page, request, serve_args, serve_kwargs):
     """Page views are counted per page id (the repeat-visit signal)."""
     get_visitor(request).set_page(page)
+
+
+# -- Clustering: "Clusters" menu (clusters editors rename, and the runs) ---------------------
+
+@hooks.register("register_admin_viewset")
+def register_clustering_viewsets():
+    from .cluster_admin import ClusteringViewSetGroup
+
+    return ClusteringViewSetGroup()
