@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db import transaction
@@ -23,13 +24,16 @@ from .cluster_names import strongest_features
 from .clustering import ClusterResult, PreviousClusters, cluster_matrix
 from .features import visitor_features
 
+if TYPE_CHECKING:
+    from ..models import ClusterRun
+
 logger = logging.getLogger("microadjust_cms.learning")
 #: Steps before the assignment chunks: features, fit, save.
 FIXED_STEPS = 3
 
 
 def recluster(*, k: int | None = None, method: str | None = None,
-              progress: Callable[[int, int], None] | None = None):
+              progress: Callable[[int, int], None] | None = None) -> ClusterRun:
     """Run the clustering now and return the recorded ``ClusterRun`` (see the module doc)."""
     from ..models import ClusterRun
 
@@ -64,7 +68,7 @@ def recluster(*, k: int | None = None, method: str | None = None,
         raise
 
 
-def _finish(run, started: float):
+def _finish(run: ClusterRun, started: float) -> ClusterRun:
     run.finished_at = timezone.now()
     run.duration_seconds = time.perf_counter() - started
     run.save()
