@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install install-test tracker bench bench-instructions bench-collect clean
+.PHONY: demo test install install-test tracker bench bench-instructions bench-collect bench-cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-instructions: install-test
 
 bench-collect: install-test
 	$(BIN)/python bench/collect.py
+
+bench-cluster: install-test
+	$(BIN)/python bench/cluster.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache

@@ -228,8 +228,14 @@ BUILTINS = [
            _("Days since last visit"), needs_profile=True,
            help_text=_("Whole days since the previous visit ended; unset on a first visit.")),
     Signal("segment", "set", _segment, _("Segment"), choices=_segment_choices,
-           help_text=_("Rule segments the visitor is in.")),
+           help_text=_("Rule segments and cluster segments the visitor is in.")),
 ]
+
+
+# Cluster segments (cluster_segments.py): the ``cluster`` signal.
+from .cluster_segments import CLUSTER_SIGNALS  # noqa: E402
+
+BUILTINS += CLUSTER_SIGNALS
 
 
 def register_builtins(registry: SignalRegistry) -> None:

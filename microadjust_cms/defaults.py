@@ -82,3 +82,23 @@ JOB_LOCK_CACHE = "default"
 JOB_LOCK_TIMEOUT = 3600
 # A running job writes its progress to its row at most this often (seconds).
 JOB_PROGRESS_INTERVAL = 1.0
+
+
+# Clustering (``learning/clustering.py``, README "Segments that learn: clustering").
+# k is chosen by the best silhouette within this range (inclusive) unless a run fixes it.
+CLUSTER_K_RANGE = (2, 8)
+# Visitors sampled to choose k (the silhouette is quadratic in the rows it scores).
+CLUSTER_SILHOUETTE_SAMPLE = 4000
+# "kmeans" (MiniBatchKMeans, any size) or "hierarchical" (Ward, small populations only).
+CLUSTER_METHOD = "kmeans"
+# Hierarchical clustering keeps a distance per pair of visitors: it refuses more than this many.
+CLUSTER_HIERARCHICAL_MAX_VISITORS = 10000
+# A new centroid further than this (Euclidean, in standard deviations) from every previous
+# cluster's is a new cluster; closer, it continues the matched one (same slug, name, conditions).
+CLUSTER_NEW_DISTANCE = 1.5
+# Below this many visitors in the window a run records "too few visitors" and changes nothing.
+CLUSTER_MIN_VISITORS = 50
+# MiniBatchKMeans initializations (the best inertia wins).
+CLUSTER_N_INIT = 3
+# Assignments are written to the profile store in pipelined chunks of this many visitors.
+CLUSTER_ASSIGN_CHUNK = 5000

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conditions import ConditionError, is_empty, validate_condition
@@ -215,3 +216,88 @@ class LearningJob(models.Model):
         if not self.progress_total:
             return None
         return min(100, self.progress_done * 100 // self.progress_total)
+
+
+# -- Clustering (learning/clustering.py): runs and the cluster segments they maintain --------
+
+class ClusterRun(models.Model):
+    """One clustering run: what it saw, what it found, and the numbers to place a new visitor.
+
+    Centroid rows follow ``slugs``; ``centroids`` are in original feature units,
+    ``centroids_standardized`` in the run's z-scores (``(x - scaler_means) / scaler_scales``).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        TOO_FEW = "too_few", _("Too few visitors")
+        FAILED = "failed", _("Failed")
+
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+    visitors = models.PositiveIntegerField(_("visitors"), default=0)
+    k = models.PositiveSmallIntegerField(null=True, blank=True)
+    method = models.CharField(_("method"), max_length=16, blank=True)
+    silhouette = models.FloatField(_("silhouette"), null=True, blank=True)
+    silhouette_by_k = models.JSONField(default=dict, blank=True)
+    sizes = models.JSONField(default=list, blank=True)
+    slugs = models.JSONField(default=list, blank=True)
+    feature_names = models.JSONField(default=list, blank=True)
+    centroids = models.JSONField(default=list, blank=True)
+    centroids_standardized = models.JSONField(default=list, blank=True)
+    scaler_means = models.JSONField(default=list, blank=True)
+    scaler_scales = models.JSONField(default=list, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("cluster run")
+        verbose_name_plural = _("cluster runs")
+
+    def __str__(self) -> str:
+        when = f"{self.started_at:%Y-%m-%d %H:%M}"
+        if self.status == self.Status.DONE:
+            silhouette = f"{self.silhouette:.2f}" if self.silhouette is not None else "n/a"
+            return (f"Cluster run {self.pk} at {when}: {self.visitors} visitors, k={self.k} ({self.method}), "
+                    f"silhouette {silhouette}, {self.duration_seconds or 0:.1f} s")
+        detail = f": {self.error}" if self.error else ""
+        return f"Cluster run {self.pk} at {when}: {self.get_status_display().lower()}{detail}"
+
+
+class Cluster(models.Model):
+    """A cluster segment. Its slug (``cluster-<number>``) never changes, so conditions that name
+    it keep working while later runs match it; an editor's name (``name_is_custom``) is kept."""
+
+    number = models.PositiveIntegerField(unique=True, editable=False)
+    slug = models.SlugField(max_length=40, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    name_is_custom = models.BooleanField(_("renamed by an editor"), default=False, editable=False)
+    description = models.TextField(_("description"), blank=True)
+    centroid = models.JSONField(default=dict, blank=True, editable=False,
+                                help_text=_("Feature → value at the last run (original units)."))
+    centroid_standardized = models.JSONField(default=dict, blank=True, editable=False)
+    size = models.PositiveIntegerField(_("visitors"), default=0, editable=False)
+    active = models.BooleanField(_("active"), default=True, editable=False,
+                                 help_text=_("Found by the latest run."))
+    last_run = models.ForeignKey(ClusterRun, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="clusters", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-active", "number"]
+        verbose_name = _("cluster")
+        verbose_name_plural = _("clusters")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@receiver(post_save, sender=ClusterRun)
+@receiver(post_save, sender=Cluster)
+@receiver(post_delete, sender=Cluster)
+def _clusters_changed(**_kwargs: object) -> None:
+    from .cluster_segments import cluster_cache
+
+    cluster_cache.invalidate()

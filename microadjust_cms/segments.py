@@ -69,10 +69,17 @@ class _SegmentCache:
 segment_cache = _SegmentCache()
 
 
-def segment_choices() -> list[tuple[str, str]]:
+def rule_segment_choices() -> list[tuple[str, str]]:
     from .models import Segment
 
     return list(Segment.objects.order_by("name").values_list("slug", "name"))
+
+
+def segment_choices() -> list[tuple[str, str]]:
+    """Rule segments, then the active cluster segments (``cluster-<n>``)."""
+    from .cluster_segments import cluster_segment_choices
+
+    return rule_segment_choices() + cluster_segment_choices()
 
 
 class SegmentMembership:
@@ -99,6 +106,9 @@ class SegmentMembership:
         if predicates is None:
             predicates = self._predicates = segment_cache.get()
         predicate = predicates.get(slug)
+        if predicate is None:  # not a rule segment: perhaps a cluster segment
+            result = self._known[slug] = _in_cluster(self.visitor, slug)
+            return result
         self._evaluating.add(slug)
         try:
             result = bool(predicate and predicate(self.visitor))
@@ -108,8 +118,10 @@ class SegmentMembership:
         return result
 
     def __iter__(self):
+        from .cluster_segments import cluster_cache
+
         forced = self.visitor.overrides.get("segments")
-        slugs = forced if forced is not None else segment_cache.get().keys()
+        slugs = forced if forced is not None else [*segment_cache.get().keys(), *cluster_cache.get().active]
         return iter([slug for slug in slugs if slug in self])
 
     def __len__(self) -> int:
@@ -117,3 +129,17 @@ class SegmentMembership:
 
     def any(self) -> bool:
         return len(self) > 0
+
+
+def _in_cluster(visitor: Any, slug: str) -> bool:
+    """Membership of a cluster segment: the visitor's ``cluster`` signal names it. False when
+    the profile store is down (as every profile rule)."""
+    from .cluster_segments import is_cluster_slug
+    from .stores import StoreUnavailable
+
+    if not is_cluster_slug(slug):
+        return False
+    try:
+        return visitor.signal("cluster") == slug
+    except StoreUnavailable:
+        return False

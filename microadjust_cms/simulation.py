@@ -66,12 +66,14 @@ def simulated_overrides(*, segments: list[str] | None = None, **signals: Any) ->
 
 
 def preview_modes_for(default_modes: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The page's own modes, then one per preset and one per rule segment."""
-    from .segments import segment_choices
+    """The page's own modes, then one per preset, per rule segment and per active cluster."""
+    from .cluster_segments import cluster_choices
+    from .segments import rule_segment_choices
 
     modes = list(default_modes)
     modes += [(name, f"As: {label}") for name, (label, _o) in PRESETS.items()]
-    modes += [(f"segment:{slug}", f"As segment: {name}") for slug, name in segment_choices()]
+    modes += [(f"segment:{slug}", f"As segment: {name}") for slug, name in rule_segment_choices()]
+    modes += [(f"cluster:{slug}", f"As cluster: {name}") for slug, name in cluster_choices()]
     return modes
 
 
@@ -80,4 +82,7 @@ def visitor_for_mode(request: HttpRequest, mode_name: str) -> VisitorContext | N
         return simulated_visitor(request, **dict(PRESETS[mode_name][1]))
     if mode_name.startswith("segment:"):
         return simulated_visitor(request, segments=[mode_name.split(":", 1)[1]])
+    if mode_name.startswith("cluster:"):  # in that cluster segment, and its ``cluster`` signal
+        slug = mode_name.split(":", 1)[1]
+        return simulated_visitor(request, segments=[slug], cluster=slug)
     return None

@@ -68,3 +68,12 @@ def register_learning_job_permissions():
 
     return Permission.objects.filter(content_type__app_label="microadjust_cms",
                                      codename__in=["view_learningjob", "run_learning_jobs"])
+
+
+# -- Clustering: "Clusters" menu (clusters editors rename, and the runs) ---------------------
+
+@hooks.register("register_admin_viewset")
+def register_clustering_viewsets():
+    from .cluster_admin import ClusteringViewSetGroup
+
+    return ClusteringViewSetGroup()

@@ -193,3 +193,40 @@ def test_clear_forgets_behaviour_too(store):
     store.clear(vid)
     profile = store.load(vid, "home", record_view=False, now=T0)
     assert (profile.engagement, profile.abandoned, profile.page_scroll) == (0.0, frozenset(), 0)
+
+
+# -- cluster assignments (clustering runs write them in bulk) --------------------------------
+
+def test_set_clusters_writes_assignments_in_bulk_and_keeps_the_profile(store, settings):
+    settings.MICROADJUST_CLUSTER_ASSIGN_CHUNK = 3  # several chunks
+    store.load("2" * 32, "home", record_view=True, now=T0)
+    store.load("2" * 32, "home", record_view=True, now=T0 + 5)
+    pairs = [("2" * 32, "cluster-1")] + [(f"{i:032x}", f"cluster-{i % 3 + 1}") for i in range(100, 107)]
+    assert store.set_clusters(iter(pairs), run_id=7) == 8
+    profile = store.load("2" * 32, "home", record_view=False, now=T0 + 6)
+    assert (profile.cluster, profile.cluster_run) == ("cluster-1", 7)
+    assert (profile.visits, profile.total_pageviews, profile.page_views) == (1, 2, 2)
+    for visitor_id, slug in pairs[1:]:  # no profile before: one holding the assignment only
+        fresh = store.load(visitor_id, "home", record_view=False, now=T0)
+        assert (fresh.cluster, fresh.cluster_run, fresh.visits) == (slug, 7, 0)
+
+
+def test_a_later_run_replaces_the_assignment_and_views_keep_it(store):
+    vid = "3" * 32
+    store.set_clusters([(vid, "cluster-2")], run_id=1)
+    store.set_clusters([(vid, "cluster-5")], run_id=2)
+    store.load(vid, "home", record_view=True, now=T0)
+    profile = store.load(vid, "home", record_view=True, now=T0 + 1)
+    assert (profile.cluster, profile.cluster_run, profile.visits) == ("cluster-5", 2, 1)
+    assert store.set_clusters([], run_id=3) == 0
+
+
+def test_new_profiles_from_assignments_expire(redis_store):
+    from django_redis import get_redis_connection
+
+    redis_store.load("4" * 32, "home", record_view=True, now=T0)
+    connection = get_redis_connection("redis")
+    connection.expire(redis_store.key("4" * 32, "p"), 1000)
+    redis_store.set_clusters([("4" * 32, "cluster-1"), ("5" * 32, "cluster-2")], run_id=1)
+    assert 0 < connection.ttl(redis_store.key("4" * 32, "p")) <= 1000  # its own TTL is kept
+    assert connection.ttl(redis_store.key("5" * 32, "p")) > 1000  # PROFILE_TTL

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 
 from ..behaviour import AFFINITY_PREFIX, BehaviourUpdate, decay
 from ..conf import get_setting
@@ -47,6 +48,9 @@ class Profile:
     page_dwell: float = 0.0
     abandoned: frozenset[str] = frozenset()
     clicked: frozenset[str] = frozenset()
+    #: The cluster segment (slug) the last clustering run put the visitor in, and that run's id.
+    cluster: str = ""
+    cluster_run: int = 0
 
     @classmethod
     def empty(cls) -> Profile:
@@ -86,6 +90,14 @@ class ProfileStore:
         """Forget everything about the visitor (privacy requests, tests)."""
         raise NotImplementedError
 
+    def set_clusters(self, assignments: Iterable[tuple[str, str]], *, run_id: int) -> int:
+        """Write (visitor id, cluster slug) pairs from clustering run ``run_id`` to the profiles,
+        in bulk: chunks of ``CLUSTER_ASSIGN_CHUNK`` visitors a round trip, never one a visitor.
+        Other profile fields are untouched; a visitor without a profile gets one holding only the
+        assignment, expiring after ``PROFILE_TTL``. Returns how many were written;
+        ``StoreUnavailable`` when the backend cannot be reached."""
+        raise NotImplementedError
+
     @staticmethod
     def advance(state: dict[str, float], page_count: int, *, record_view: bool, now: float,
                 idle: float) -> tuple[dict[str, float], int]:
@@ -109,9 +121,10 @@ class ProfileStore:
     @staticmethod
     def to_profile(state: Mapping[str, float], page_count: int, *, record_view: bool,
                    now: float = 0.0, page_behaviour: tuple[float, float] = (0, 0.0),
-                   blocks: Mapping[str, tuple[int, int]] | None = None) -> Profile:
+                   blocks: Mapping[str, tuple[int, int]] | None = None, cluster: str = "") -> Profile:
         """``page_behaviour`` is (scroll depth, dwell seconds) on the page; ``blocks`` maps a
-        block id to (abandons, clicks)."""
+        block id to (abandons, clicks); ``cluster`` is the assigned cluster slug (its run id is
+        ``state["cluster_run"]``)."""
         engagement, affinity = 0.0, {}
         if "eng" in state or "aff_at" in state:  # behaviour tracked (skipped on most renders)
             half_life = half_life_seconds()
@@ -139,4 +152,13 @@ class ProfileStore:
             page_dwell=float(page_behaviour[1]),
             abandoned=abandoned,
             clicked=clicked,
+            cluster=cluster,
+            cluster_run=int(state.get("cluster_run", 0)),
         ))
+
+
+def chunked(pairs: Iterable[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    """Lists of at most ``size`` pairs (bulk writes go out a chunk a round trip)."""
+    iterator = iter(pairs)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -7,11 +7,13 @@ clicks]). Read-modify-write is not atomic across processes; use the Redis store 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.core.cache import caches
 
 from ..behaviour import BehaviourUpdate, apply_update
 from ..conf import get_setting
-from .base import Profile, ProfileStore, StoreUnavailable, half_life_seconds
+from .base import Profile, ProfileStore, StoreUnavailable, chunked, half_life_seconds
 
 
 class CacheProfileStore(ProfileStore):
@@ -37,8 +39,12 @@ class CacheProfileStore(ProfileStore):
                 pages = {**pages, page_key: count}
             self._set(key, {**entry, "state": state, "pages": pages}, cache)
         behaviour = (entry.get("pb") or {}).get(page_key) if page_key else None
+        cluster, run_id = entry.get("cluster") or ("", 0)
+        if run_id:
+            state = {**state, "cluster_run": run_id}
         return self.to_profile(state, count, record_view=record_view, now=now,
-                               page_behaviour=behaviour or (0, 0.0), blocks=entry.get("blocks"))
+                               page_behaviour=behaviour or (0, 0.0), blocks=entry.get("blocks"),
+                               cluster=cluster)
 
     def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
         key = self.key(visitor_id, "p")
@@ -77,3 +83,18 @@ class CacheProfileStore(ProfileStore):
 
     def clear(self, visitor_id: str) -> None:
         self.cache.delete(self.key(visitor_id, "p"))
+
+    def set_clusters(self, assignments: Iterable[tuple[str, str]], *, run_id: int) -> int:
+        """``get_many`` then ``set_many`` per chunk (the entry is one value; its TTL restarts)."""
+        written = 0
+        try:
+            cache = self.cache
+            for chunk in chunked(assignments, get_setting("CLUSTER_ASSIGN_CHUNK")):
+                keys = {self.key(visitor_id, "p"): slug for visitor_id, slug in chunk}
+                entries = cache.get_many(list(keys))
+                cache.set_many({key: {**entries.get(key, {}), "cluster": (slug, run_id)} for key, slug in keys.items()},
+                               timeout=get_setting("PROFILE_TTL"))
+                written += len(chunk)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return written

@@ -9,9 +9,11 @@ views, ``s:<page>`` scroll depth, ``d:<page>`` dwell seconds), ``b`` (``a:<block
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..behaviour import BehaviourUpdate
 from ..conf import get_setting
-from .base import Profile, ProfileStore, StoreUnavailable, half_life_seconds
+from .base import Profile, ProfileStore, StoreUnavailable, chunked, half_life_seconds
 
 # KEYS: profile, pages, blocks. ARGV: page key ("" for none), record (0/1), now, idle, ttl.
 LOAD_SCRIPT = """
@@ -115,8 +117,13 @@ class RedisProfileStore(ProfileStore):
         except Exception as exc:  # connection refused, timeout, cluster move...
             raise StoreUnavailable(str(exc)) from exc
         state = {}
+        cluster = ""
         for i in range(0, len(flat), 2):
             name = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
+            if name == "cluster":  # the one text field (a slug)
+                value = flat[i + 1]
+                cluster = value.decode() if isinstance(value, bytes) else value
+                continue
             state[name] = float(flat[i + 1])
         blocks: dict[str, tuple[int, int]] = {}
         for i in range(0, len(flat_blocks), 2):
@@ -129,7 +136,7 @@ class RedisProfileStore(ProfileStore):
             blocks[name[2:]] = (abandons, clicks)
         scroll, dwell = (float(v) if v is not None else 0 for v in behaviour or (None, None))
         return self.to_profile(state, int(count), record_view=record_view, now=now,
-                               page_behaviour=(scroll, dwell), blocks=blocks)
+                               page_behaviour=(scroll, dwell), blocks=blocks, cluster=cluster)
 
     def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
         args: list = [repr(float(now)), half_life_seconds(),
@@ -152,3 +159,20 @@ class RedisProfileStore(ProfileStore):
 
     def clear(self, visitor_id: str) -> None:
         self.client.delete(*self.keys(visitor_id))
+
+    def set_clusters(self, assignments: Iterable[tuple[str, str]], *, run_id: int) -> int:
+        """A non-transactional pipeline per chunk: HSET the slug and run into the profile hash,
+        and EXPIRE NX so a new profile expires while an existing one keeps its TTL (Redis 7)."""
+        ttl, written = get_setting("PROFILE_TTL"), 0
+        try:
+            for chunk in chunked(assignments, get_setting("CLUSTER_ASSIGN_CHUNK")):
+                pipe = self.client.pipeline(transaction=False)
+                for visitor_id, slug in chunk:
+                    key = self.key(visitor_id, "p")
+                    pipe.hset(key, mapping={"cluster": slug, "cluster_run": run_id})
+                    pipe.expire(key, ttl, nx=True)
+                pipe.execute()
+                written += len(chunk)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return written

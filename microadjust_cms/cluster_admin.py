@@ -1,0 +1,130 @@
+"""Admin for clustering (a leaf: nothing on the request path imports it).
+
+"Clusters" in the admin menu: the clusters (editors rename them and describe them; the rest is
+the runs' to set) and the runs (listed with their figures; a run's page shows its clusters, their
+strongest features and the centroid table). Neither is added or deleted by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from wagtail.admin.forms import WagtailAdminModelForm
+from wagtail.admin.views.generic import InspectView
+from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
+from wagtail.permission_policies import ModelPermissionPolicy
+
+try:
+    from wagtail.permissions import register_permission_policy
+except ImportError:  # Wagtail 7: a viewset's ``permission_policy`` attribute
+    register_permission_policy = None
+
+from .learning.cluster_runs import run_features
+from .models import Cluster, ClusterRun
+
+
+class _RunsMakeThese(ModelPermissionPolicy):
+    """Runs create (and retire) clusters and runs; editors may only look, or edit ``allowed``."""
+
+    def __init__(self, model: Any, allowed: tuple[str, ...]) -> None:
+        super().__init__(model)
+        self.allowed = allowed
+
+    def user_has_permission(self, user: Any, action: str) -> bool:
+        return action in self.allowed and super().user_has_permission(user, action)
+
+    def user_has_any_permission(self, user: Any, actions: Any) -> bool:
+        return any(self.user_has_permission(user, action) for action in actions)
+
+    def user_has_permission_for_instance(self, user: Any, action: str, instance: Any) -> bool:
+        return self.user_has_permission(user, action)
+
+    def user_has_any_permission_for_instance(self, user: Any, actions: Any, instance: Any) -> bool:
+        return self.user_has_any_permission(user, actions)
+
+
+CLUSTER_POLICY = _RunsMakeThese(Cluster, ("change", "view"))
+RUN_POLICY = _RunsMakeThese(ClusterRun, ("view",))
+if register_permission_policy is not None:
+    register_permission_policy(Cluster, CLUSTER_POLICY, exact_class=True)
+    register_permission_policy(ClusterRun, RUN_POLICY, exact_class=True)
+
+
+class ClusterForm(WagtailAdminModelForm):
+    """Name and description; a changed name is the editor's (later runs keep it)."""
+
+    class Meta:
+        model = Cluster
+        fields = ["name", "description"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError(_("Give the cluster a name."))
+        return name
+
+    def save(self, commit: bool = True) -> Cluster:
+        if "name" in self.changed_data:
+            self.instance.name_is_custom = True
+        return super().save(commit=commit)
+
+
+class ClusterViewSet(ModelViewSet):
+    model = Cluster
+    form_class = ClusterForm
+    icon = "group"
+    menu_label = _("Clusters")
+    list_display = ["name", "slug", "size", "active", "last_run"]
+    list_filter = ["active"]
+    search_fields = ["name", "slug", "description"]
+    copy_view_enabled = False
+    if register_permission_policy is None:
+        permission_policy = CLUSTER_POLICY
+
+    def get_form_class(self, for_update: bool = False) -> type[forms.ModelForm]:
+        return ClusterForm
+
+
+class ClusterRunInspectView(InspectView):
+    """A run's figures and its clusters: name, size, strongest features, centroids."""
+
+    template_name = "microadjust_cms/admin/cluster_run_inspect.html"
+    fields = ["started_at", "finished_at", "duration_seconds", "status", "error", "visitors", "method", "k",
+              "silhouette"]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        run = self.object
+        names = dict(Cluster.objects.filter(slug__in=run.slugs).values_list("slug", "name"))
+        strongest = run_features(run) if run.centroids_standardized else []
+        context["clusters"] = [
+            {"slug": slug, "name": names.get(slug, slug), "size": size,
+             "features": ", ".join(f"{name} {z:+.1f}σ" for name, z in strongest[i])}
+            for i, (slug, size) in enumerate(zip(run.slugs, run.sizes, strict=False))]
+        context["centroid_rows"] = [
+            (name, [run.centroids[c][j] for c in range(len(run.slugs))]) for j, name in enumerate(run.feature_names)]
+        context["silhouettes"] = sorted((int(k), v) for k, v in (run.silhouette_by_k or {}).items())
+        return context
+
+
+class ClusterRunViewSet(ModelViewSet):
+    model = ClusterRun
+    icon = "history"
+    menu_label = _("Runs")
+    list_display = ["started_at", "visitors", "k", "silhouette", "duration_seconds", "status"]
+    list_filter = ["status"]
+    inspect_view_enabled = True
+    inspect_view_class = ClusterRunInspectView
+    copy_view_enabled = False
+    form_fields: list[str] = []
+    if register_permission_policy is None:
+        permission_policy = RUN_POLICY
+
+
+class ClusteringViewSetGroup(ModelViewSetGroup):
+    menu_label = _("Clusters")
+    menu_icon = "group"
+    menu_order = 260
+    items = (ClusterViewSet("microadjust_clusters"), ClusterRunViewSet("microadjust_cluster_runs"))

@@ -1,0 +1,149 @@
+"""Cluster segments at render time: which cluster a visitor is in, with zero SQL when steady.
+
+A visitor's cluster is the one the last run wrote to their profile (while that cluster is still
+active); a visitor first seen after the run is placed at request time on the nearest centroid of
+the latest run, from their live profile (``profile_features``; what the profile cannot tell is
+imputed to the run's means). The latest run's centroids and scaler, and the active clusters, are
+read once per process and re-read after a run or an edit (a generation number in the Django
+cache, checked at most every ``SEGMENT_REFRESH_SECONDS``), as rule segments are.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.core.cache import caches
+from django.utils.translation import gettext_lazy as _
+
+from .conf import get_setting
+from .signal_registry import Signal
+
+if TYPE_CHECKING:
+    from .context import VisitorContext
+
+logger = logging.getLogger("microadjust_cms.cluster_segments")
+GENERATION_KEY = "microadjust:clusters:generation"
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """The latest successful run's numbers and the active clusters (slug → name)."""
+
+    run_id: int | None = None
+    feature_names: tuple[str, ...] = ()
+    means: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scales: np.ndarray = field(default_factory=lambda: np.ones(0))
+    centroids: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    slugs: tuple[str, ...] = ()
+    active: dict[str, str] = field(default_factory=dict)
+
+    def nearest(self, profile: Any, *, device: str, now: float) -> str | None:
+        """The slug of the centroid nearest to the live profile, or None without a run."""
+        if not self.slugs:
+            return None
+        from .learning.clustering import nearest_centroid
+        from .learning.features import profile_features
+
+        vector = profile_features(profile, self.feature_names, device=device, now=now)
+        return self.slugs[nearest_centroid(vector, self.means, self.scales, self.centroids)]
+
+
+class _ClusterCache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.state: ClusterState | None = None
+        self.generation: Any = None
+        self.checked = 0.0
+
+    def _cache(self):
+        return caches[get_setting("CACHE_ALIAS")]
+
+    def _current_generation(self) -> Any:
+        try:
+            return self._cache().get(GENERATION_KEY)
+        except Exception:
+            logger.warning("Could not read the cluster generation", exc_info=True)
+            return self.generation
+
+    def get(self) -> ClusterState:
+        now = time.monotonic()
+        state = self.state
+        if state is not None and now - self.checked < get_setting("SEGMENT_REFRESH_SECONDS"):
+            return state
+        with self.lock:
+            generation = self._current_generation()
+            if self.state is None or generation != self.generation:
+                self.state = load_state()
+                self.generation = generation
+            self.checked = now
+            return self.state
+
+    def invalidate(self) -> None:
+        """Called after a run or an edit of a cluster (any process sees it soon)."""
+        with self.lock:
+            self.state = None
+        try:
+            self._cache().set(GENERATION_KEY, time.time_ns(), None)
+        except Exception:
+            logger.warning("Could not publish the cluster generation", exc_info=True)
+
+
+def load_state() -> ClusterState:
+    from .models import Cluster, ClusterRun
+
+    active = dict(Cluster.objects.filter(active=True).order_by("number").values_list("slug", "name"))
+    run = (ClusterRun.objects.filter(status=ClusterRun.Status.DONE).order_by("-finished_at", "-pk")
+           .only("pk", "feature_names", "scaler_means", "scaler_scales", "centroids_standardized", "slugs").first())
+    if run is None or not run.slugs:
+        return ClusterState(active=active)
+    scales = np.asarray(run.scaler_scales, dtype=np.float64)
+    return ClusterState(
+        run_id=run.pk, feature_names=tuple(run.feature_names),
+        means=np.asarray(run.scaler_means, dtype=np.float64), scales=np.where(scales > 0, scales, 1.0),
+        centroids=np.asarray(run.centroids_standardized, dtype=np.float64), slugs=tuple(run.slugs), active=active)
+
+
+cluster_cache = _ClusterCache()
+
+
+def cluster_choices() -> list[tuple[str, str]]:
+    """Active clusters for the admin (read from the database at admin time, like segments)."""
+    from .models import Cluster
+
+    return list(Cluster.objects.filter(active=True).order_by("number").values_list("slug", "name"))
+
+
+def cluster_segment_choices() -> list[tuple[str, str]]:
+    """Active clusters as segment choices: labelled so editors tell them from rule segments."""
+    return [(slug, f"{_('Cluster')}: {name}") for slug, name in cluster_choices()]
+
+
+def visitor_cluster(visitor: VisitorContext) -> str | None:
+    """The visitor's cluster slug (see the module doc); raises ``StoreUnavailable`` like any
+    profile signal when the store is down."""
+    profile = visitor.profile
+    state = cluster_cache.get()
+    assigned = getattr(profile, "cluster", "")
+    if assigned and assigned in state.active:
+        return assigned
+    return state.nearest(profile, device=visitor.signal("device"), now=time.time())
+
+
+def is_cluster_slug(slug: str) -> bool:
+    return slug in cluster_cache.get().active
+
+
+def _cluster(v: VisitorContext, _p: str | None) -> str | None:
+    return visitor_cluster(v)
+
+
+CLUSTER_SIGNALS = [
+    Signal("cluster", "string", _cluster, _("Cluster"), choices=cluster_choices, needs_profile=True,
+           help_text=_("The behaviour cluster the nightly clustering put the visitor in (a visitor "
+                       "first seen since: the nearest cluster from their profile so far).")),
+]
