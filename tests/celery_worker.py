@@ -75,7 +75,8 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         database = str(connection.settings_dict["NAME"])
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings.test",
-           "MICROADJUST_TEST_WORKER_DATABASE": database, "MICROADJUST_TEST_WORKER_BROKER": BROKER_URL}
+           "MICROADJUST_TEST_WORKER_DATABASE": database, "MICROADJUST_TEST_WORKER_BROKER": BROKER_URL,
+           "MICROADJUST_TEST_WORKER_REDIS_STORE": "1"}
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

@@ -35,6 +35,27 @@ def test_a_scheduled_run_without_a_row_records_its_own(live_celery):
     assert not Event.objects.exists()
 
 
+def test_recluster_on_the_worker_events_in_clusters_out_profiles_updated(live_celery, redis_store):
+    """The issue's end-to-end run: planted behaviour in the event table, ``recluster`` queued
+    with ``.delay`` and run by the worker process, clusters in the database, and every visitor's
+    cluster in the real Redis profile store (which the worker wrote, not this process)."""
+    from microadjust_cms.models import Cluster, ClusterRun
+    from microadjust_cms.tasks import recluster
+    from tests.test_recluster import TYPES, planted_events, slugs_by_type
+
+    planted_events(per_type=20, seed=3)
+    job = LearningJob.objects.create(kind="recluster")
+    recluster.delay(job_id=job.pk, k=3)
+    job = live_celery.wait_for_job(job.pk, timeout=120)
+    assert job.status == LearningJob.Status.DONE, job.message
+    run = ClusterRun.objects.get()
+    assert (run.visitors, run.k) == (60, 3)
+    assert Cluster.objects.filter(active=True).count() == 3
+    found = slugs_by_type(redis_store, per_type=20)  # one cluster a type, three different ones
+    assert set(found) == set(TYPES)
+    assert set(found.values()) == set(Cluster.objects.values_list("slug", flat=True))
+
+
 def _row_for(task_id, worker):
     """The row a task creates for itself, once the worker made it."""
     import time
