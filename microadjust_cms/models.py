@@ -142,6 +142,9 @@ class Event(models.Model):
     #: The device class of the browser that sent the batch (mobile, tablet, desktop, bot): the
     #: User-Agent itself is never stored.
     device = models.CharField(max_length=8, blank=True)
+    #: Where the block stood: its position in a RankedBlock (``data-ma-pos``), else its index
+    #: among the page's tracked blocks; 0 first. Empty for page events.
+    position = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("event")
