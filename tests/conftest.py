@@ -6,6 +6,7 @@ from django.core.management import call_command
 
 from microadjust_cms import fragment_cache
 from microadjust_cms.conditions import clear_compiled_cache
+from microadjust_cms.learning.scoring import model_cache
 from microadjust_cms.segments import segment_cache
 from microadjust_cms.stores import get_profile_store
 
@@ -23,6 +24,7 @@ def _fresh_state(settings):
     caches["default"].clear()
     clear_compiled_cache()
     segment_cache.invalidate()
+    model_cache.forget()  # test databases reuse model ids and versions
     fragment_cache.clear()  # test databases reuse page and revision ids
     get_profile_store.cache_clear()
     yield
