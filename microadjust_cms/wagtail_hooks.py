@@ -42,3 +42,13 @@ def register_admin_urls():
 def note_served_page(page, request, serve_args, serve_kwargs):
     """Page views are counted per page id (the repeat-visit signal)."""
     get_visitor(request).set_page(page)
+
+
+# -- Engagement models (learning/engagement.py): the list of trained versions --------------------
+
+
+@hooks.register("register_admin_viewset")
+def register_engagement_model_viewset():
+    from .engagement_admin import engagement_model_viewset
+
+    return engagement_model_viewset

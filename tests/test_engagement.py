@@ -386,3 +386,25 @@ def test_demo_recommendations_follow_a_visitors_recent_clicks(demo, settings):
     assert response.status_code == 204
     kinds = re.findall(r'data-ma-variant="ranked" data-ma-kind="([a-z]+)"', client.get("/").content.decode())
     assert kinds[: len(video)] == ["video"] * len(video)
+
+
+# -- admin ------------------------------------------------------------------------------------
+
+
+def test_admin_lists_trained_model_versions(admin_client):
+    trained()
+    train_model()  # a second run, so the first is no longer active
+    EngagementModel.objects.create(version=9, trained_at=timezone.now(), window_days=30, training_rows=3,
+                                   positives=1, held_out_rows=1, duration_seconds=0.1,
+                                   inactive_reason="too little data: 3 training impressions (at least 200)")
+    response = admin_client.get("/admin/microadjust_engagement_models/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for text in ("Version", "Rows", "Positives", "AUC", "Log loss", "Duration", "Active", "Why not active",
+                 "too little data: 3 training impressions"):
+        assert text in html, text
+    model = EngagementModel.objects.get(active=True)
+    assert f"{model.auc:.3f}" in html and "–" in html  # undefined AUC shows as a dash
+    assert "/admin/microadjust_engagement_models/new/" not in html  # read-only
+    inspect = admin_client.get(f"/admin/microadjust_engagement_models/inspect/{model.pk}/")
+    assert inspect.status_code == 200 and "block:content_type" in inspect.content.decode()
