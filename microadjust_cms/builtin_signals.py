@@ -241,3 +241,7 @@ BUILTINS += CLUSTER_SIGNALS
 def register_builtins(registry: SignalRegistry) -> None:
     for signal in BUILTINS:
         registry.register(signal, replace=True)
+    # Signals kept in modules of their own.
+    from .engagement_signal import PREDICTED_ENGAGEMENT
+
+    registry.register(PREDICTED_ENGAGEMENT, replace=True)

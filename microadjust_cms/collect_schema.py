@@ -22,10 +22,13 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: A content type or tag a block declares (``data-ma-kind``, ``data-ma-tags``).
 CONTENT_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_TAGS = 5
+#: A block's position on the page or in its RankedBlock (``data-ma-pos``), 0 first.
+MAX_POSITION = 9999
 
 _PAGE = ("page", "path")
-#: Block events may say what the block holds: its content type ("kind") and tags.
-_CONTENT = ("kind", "tags")
+#: Block events may say what the block holds (its content type, "kind", and tags) and where it
+#: stood ("pos": the engagement model learns how position changes engagement).
+_CONTENT = ("kind", "tags", "pos")
 #: type → (required fields, optional fields) besides "type" and "t".
 EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pageview": ((), (*_PAGE, "previous")),
@@ -96,6 +99,8 @@ def _check_field(kind: str, name: str, value: Any, now_ms: int) -> str | None:
             return (f"must be 1 to {MAX_TAGS} space-separated tags "
                     "(a-z, 0-9, - and _, at most 32 each)")
         return None
+    if name == "pos":
+        return _integer(value, 0, MAX_POSITION)
     if name == "value":
         if kind == "scroll":
             if value not in SCROLL_MILESTONES or isinstance(value, bool):
@@ -160,6 +165,7 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
             "name": event.get("name", ""),
             "content_type": event.get("kind", ""),
             "tags": event.get("tags", ""),
+            "position": event.get("pos"),
         })
     if errors:
         raise BatchError(errors)

@@ -113,6 +113,10 @@ def _validate_rule(
     if signal.takes_param:
         if not isinstance(param, str) or not param.strip() or len(param) > MAX_STRING:
             return fail(f"{signal.param_label} is required")
+        param_choices = signal.get_param_choices() if check_choices else None
+        if param_choices is not None and param not in {str(c[0]) for c in param_choices}:
+            return fail(f"{param} is not one of the {signal.param_label} choices "
+                        f"({', '.join(sorted(str(c[0]) for c in param_choices)) or 'none yet'})")
     elif param not in (None, ""):
         return fail("this signal takes no parameter")
     value = rule.get("value")

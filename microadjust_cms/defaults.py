@@ -102,3 +102,24 @@ CLUSTER_MIN_VISITORS = 50
 CLUSTER_N_INIT = 3
 # Assignments are written to the profile store in pipelined chunks of this many visitors.
 CLUSTER_ASSIGN_CHUNK = 5000
+
+
+# Engagement model (``learning/engagement.py``, README "Engagement model and RankedBlock"). An
+# impression is positive when the same visitor clicked the block, or dwelt on it at least
+# ENGAGEMENT_DWELL_SECONDS in total, within ENGAGEMENT_VISIT_SECONDS of it (the same visit).
+ENGAGEMENT_DWELL_SECONDS = 10
+ENGAGEMENT_VISIT_SECONDS = 30 * 60
+# The latest share of impressions (by time) is held out to measure AUC and log loss.
+ENGAGEMENT_HOLDOUT_SHARE = 0.2
+# Below either minimum (training rows, positive rows) a model is recorded but not activated, and
+# RankedBlocks keep the editor's order.
+ENGAGEMENT_MIN_ROWS = 200
+ENGAGEMENT_MIN_POSITIVES = 20
+# Tags become one feature each, for at most this many tags (the most frequent).
+ENGAGEMENT_MAX_TAGS = 20
+# Boosting iterations (trees) at most: scoring cost grows with it.
+ENGAGEMENT_MAX_ITER = 100
+# A model older than this is stale: RankedBlocks keep the editor's order until the next training.
+ENGAGEMENT_MAX_AGE_DAYS = 7
+# How often (seconds) a process checks whether a new model was activated elsewhere.
+ENGAGEMENT_REFRESH_SECONDS = 1.0

@@ -41,7 +41,7 @@ from .models import Event
 #: The keys of a ``collect_schema.validate_batch`` row, in column order (visitor, received_at
 #: and device added here: they are the same for the whole batch).
 ROW_FIELDS = ("type", "occurred_at", "page_id", "path", "previous_path", "block_id", "variant",
-              "value", "name", "content_type", "tags")
+              "value", "name", "content_type", "tags", "position")
 FIELDS = ("visitor_id", "received_at", "device", *ROW_FIELDS)
 
 
@@ -60,7 +60,8 @@ def _table(alias: str) -> str:
 
 
 #: PostgreSQL column types of ``ROW_FIELDS`` for ``json_to_recordset``.
-_PG_TYPES = {"occurred_at": "timestamptz", "page_id": "integer", "value": "integer"}
+_PG_TYPES = {"occurred_at": "timestamptz", "page_id": "integer", "value": "integer",
+             "position": "integer"}
 
 
 @lru_cache(maxsize=8)
@@ -113,7 +114,7 @@ def _store_postgresql(connection: Any, visitor_id: str, device: str,
     transaction; that costs a BEGIN and a COMMIT round trip more."""
     sql = _postgresql_sql(connection.alias)
     params = [visitor_id, timezone.now(), device,
-              json.dumps([{name: row[name] for name in ROW_FIELDS} for row in rows],
+              json.dumps([{name: row.get(name) for name in ROW_FIELDS} for row in rows],
                          default=_json_default)]
     asynchronous = not get_setting("COLLECT_SYNCHRONOUS_COMMIT")
     server_side_binding = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
@@ -140,7 +141,7 @@ def _store_values(connection: Any, visitor_id: str, device: str,
                        adapt(occurred_at) if isinstance(occurred_at, datetime) else occurred_at,
                        row["page_id"], row["path"], row["previous_path"], row["block_id"],
                        row["variant"], row["value"], row["name"], row["content_type"],
-                       row["tags"]))
+                       row["tags"], row.get("position")))
     # SQLite limits the parameters of one statement: a full batch may take two.
     fields = [Event._meta.get_field(name) for name in FIELDS]
     size = max(1, connection.ops.bulk_batch_size(fields, values))

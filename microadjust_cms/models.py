@@ -144,6 +144,9 @@ class Event(models.Model):
     #: The device class of the browser that sent the batch (mobile, tablet, desktop, bot): the
     #: User-Agent itself is never stored.
     device = models.CharField(max_length=8, blank=True)
+    #: Where the block stood: its position in a RankedBlock (``data-ma-pos``), else its index
+    #: among the page's tracked blocks; 0 first. Empty for page events.
+    position = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("event")
@@ -301,3 +304,59 @@ def _clusters_changed(**_kwargs: object) -> None:
     from .cluster_segments import cluster_cache
 
     cluster_cache.invalidate()
+
+
+# -- Engagement model (learning/engagement.py) ---------------------------------------------------
+
+
+class EngagementModel(models.Model):
+    """One training run of the engagement model: its figures, and the fitted estimator itself.
+
+    The estimator is stored pickled (joblib) in the row, so every web and worker process loads
+    the active one from the database; only code that writes this table writes that column.
+    At most one row is ``active``; a run that is refused (too little data, AUC undefined) is
+    kept with ``inactive_reason`` and the previous model stays active.
+    """
+
+    version = models.PositiveIntegerField(_("version"), unique=True)
+    trained_at = models.DateTimeField(_("trained at"))
+    window_days = models.PositiveIntegerField(_("window (days)"))
+    training_rows = models.PositiveIntegerField(_("training rows"))
+    positives = models.PositiveIntegerField(_("positives"), help_text=_(
+        "Training impressions followed by a click or a long dwell."))
+    held_out_rows = models.PositiveIntegerField(_("held-out rows"))
+    auc = models.FloatField(_("AUC"), null=True, blank=True,
+                            help_text=_("ROC AUC on the held-out (latest) impressions."))
+    log_loss = models.FloatField(_("log loss"), null=True, blank=True)
+    duration_seconds = models.FloatField(_("duration (s)"))
+    feature_names = models.JSONField(_("feature names"), default=list)
+    #: What the block features were built from: visitor feature columns, content types, tags.
+    layout = models.JSONField(default=dict)
+    estimator = models.BinaryField(null=True, editable=False)
+    active = models.BooleanField(_("active"), default=False)
+    inactive_reason = models.TextField(_("why not active"), blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = _("engagement model")
+        verbose_name_plural = _("engagement models")
+
+    def __str__(self) -> str:
+        auc = f"AUC {self.auc:.3f}" if self.auc is not None else "AUC n/a"
+        loss = f"log loss {self.log_loss:.3f}" if self.log_loss is not None else "log loss n/a"
+        state = "active" if self.active else f"not active: {self.inactive_reason}"
+        return (f"engagement model v{self.version}: {self.training_rows} rows, {self.positives} "
+                f"positives, {auc}, {loss}, {self.duration_seconds:.1f} s, {state}")
+
+
+@receiver(post_save, sender=EngagementModel)
+@receiver(post_delete, sender=EngagementModel)
+def _engagement_models_changed(**_kwargs: object) -> None:
+    """This process reloads the active model at once; others once the change is committed (told
+    earlier, they could reload the old model and keep it)."""
+    from django.db import transaction
+
+    from .learning.scoring import model_cache
+
+    model_cache.forget()
+    transaction.on_commit(model_cache.invalidate)

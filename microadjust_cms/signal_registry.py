@@ -48,6 +48,9 @@ class Signal:
     #: The parameter is a block id; in a personalized block's variants "this" means that block.
     param_is_block: bool = False
     operators: tuple[str, ...] = field(default=())
+    #: The parameter's known values (or a callable returning them), offered by the editor and
+    #: checked when an editor saves (``predicted_engagement`` takes a content type).
+    param_choices: Choices | Callable[[], Choices] | None = None
 
     def __post_init__(self) -> None:
         if self.type not in TYPE_OPERATORS:
@@ -65,6 +68,10 @@ class Signal:
         choices = self.choices() if callable(self.choices) else self.choices
         return list(choices) if choices is not None else None
 
+    def get_param_choices(self) -> list[tuple[str, str]] | None:
+        choices = self.param_choices() if callable(self.param_choices) else self.param_choices
+        return list(choices) if choices is not None else None
+
     def describe(self) -> dict[str, Any]:
         """What the admin condition editor needs to offer the right inputs."""
         return {
@@ -76,6 +83,7 @@ class Signal:
             "choices": self.get_choices(),
             "param": str(self.param_label) or None,
             "param_default": "this" if self.param_is_block else None,
+            "param_choices": self.get_param_choices(),
         }
 
 

@@ -77,3 +77,13 @@ def register_clustering_viewsets():
     from .cluster_admin import ClusteringViewSetGroup
 
     return ClusteringViewSetGroup()
+
+
+# -- Engagement models (learning/engagement.py): the list of trained versions --------------------
+
+
+@hooks.register("register_admin_viewset")
+def register_engagement_model_viewset():
+    from .engagement_admin import engagement_model_viewset
+
+    return engagement_model_viewset

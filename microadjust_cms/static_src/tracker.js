@@ -17,10 +17,10 @@
   }
   function allowed() { return !blocked() && consented(); }
 
-  /* A block event: the block, its variant and what it holds (content type, tags). */
+  /* A block event: the block, its variant, where it stood and what it holds (content type, tags). */
   function blockEvent(type, b, ev) {
     ev = ev || {};
-    ev.type = type; ev.block = b.id; ev.variant = b.variant;
+    ev.type = type; ev.block = b.id; ev.variant = b.variant; ev.pos = b.pos;
     if (b.kind) ev.kind = b.kind;
     if (b.tags) ev.tags = b.tags;
     return ev;
@@ -151,7 +151,10 @@
     for (var i = 0; i < found.length; i++) {
       var node = found[i];
       if (node._ma) continue;
+      /* Position: data-ma-pos (a RankedBlock's item), else the index among tracked blocks. */
+      var pos = parseInt(node.getAttribute("data-ma-pos"), 10);
       node._ma = {id: node.getAttribute("data-ma-block"), variant: node.getAttribute("data-ma-variant"),
+                  pos: pos >= 0 && pos < 1e4 ? pos : Math.min(i, 9999),
                   kind: node.getAttribute("data-ma-kind"), tags: node.getAttribute("data-ma-tags"),
                   dwell: 0, total: 0, since: 0};
       blocks.push(node._ma);

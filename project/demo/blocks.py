@@ -3,6 +3,7 @@
 from wagtail import blocks
 
 from microadjust_cms.blocks import PersonalizedBlock
+from microadjust_cms.ranked_blocks import RankedBlock
 
 
 class HeroBlock(blocks.StructBlock):
@@ -38,6 +39,20 @@ class BannerBlock(blocks.StructBlock):
         template = "demo/blocks/banner.html"
 
 
+class RecommendationsBlock(RankedBlock):
+    """Cards in order of predicted engagement for each visitor (the seed's e-commerce case)."""
+
+    heading = blocks.CharBlock(max_length=80, default="Recommended for you")
+
+    def __init__(self, **kwargs):
+        super().__init__(CardBlock(), **kwargs)
+
+    class Meta:
+        template = "demo/blocks/recommendations.html"
+        label = "Recommended for you (ranked)"
+        icon = "list-ol"
+
+
 def body_blocks() -> list:
     return [
         ("heading", blocks.CharBlock(form_classname="title", template="demo/blocks/heading.html")),
@@ -49,4 +64,5 @@ def body_blocks() -> list:
         ("personalized_banner", PersonalizedBlock(BannerBlock(), label="Personalized banner")),
         ("personalized_text", PersonalizedBlock(blocks.RichTextBlock(), label="Personalized text",
                                                 content_type="news", tags=("reading",))),
+        ("recommendations", RecommendationsBlock()),
     ]

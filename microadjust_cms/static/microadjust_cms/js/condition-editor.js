@@ -445,6 +445,12 @@
             this.write();
           });
           row.append(param);
+          if (signal && signal.param_choices) {  // known values, e.g. content types
+            const listId = `ma-param-choices-${signal.name}`;
+            param.setAttribute('list', listId);
+            row.append(el('datalist', {id: listId}, signal.param_choices.map(
+              ([value, label]) => el('option', {value, label}))));
+          }
         }
 
         const allowed = signal ? signal.operators : Object.keys(operators);

@@ -37,6 +37,42 @@ def card(title, text, label="", url=""):
     return {"title": title, "text": text, "link_label": label, "link_url": url}
 
 
+def recommendations():
+    """The RankedBlock: eight cards in the editor's order; each visitor sees them ordered by the
+    engagement model (after ``simulate_traffic`` and a training run), recent clicks first."""
+    items = [
+        ("video", "travel", card("Watch: ferry crossing at dawn", "Four minutes on deck.", "Play", "#ferry")),
+        ("article", "travel", card("The harbour, ten years on", "A long read on the rebuilt waterfront.",
+                                   "Read", "#harbour")),
+        ("deal", "budget", card("Deal: 30 % off city passes", "This week only.", "Get the deal", "#pass")),
+        ("howto", "budget", card("How to plan a weekend on a budget", "Ten steps, one spreadsheet.",
+                                 "Start", "#budget")),
+        ("video", "food", card("Watch: the night market", "Street food in six minutes.", "Play", "#market")),
+        ("article", "food", card("Why the old fish hall closed", "The story behind the empty stalls.",
+                                 "Read", "#fishhall")),
+        ("deal", "food", card("Deal: two-for-one harbour lunch", "Weekdays until Friday.", "Book", "#lunch")),
+        ("howto", "travel", card("How to get around without a car", "Ferries, bikes and trams.",
+                                 "Read the guide", "#getaround")),
+    ]
+    return {"type": "recommendations", "id": str(uuid.uuid4()), "value": {
+        "block_id": "recommended", "heading": "Recommended for you",
+        "options": {"highlight_top": True},
+        "items": [{"type": "item", "id": str(uuid.uuid4()),
+                   "value": {"content": content, "content_type": kind, "tags": tags}}
+                  for kind, tags, content in items]}}
+
+
+def add_recommendations(home):
+    """Demos loaded before the RankedBlock existed get it too (after the greeting)."""
+    raw = list(home.body.raw_data)
+    if any(block.get("type") == "recommendations" for block in raw):
+        return
+    at = next((i + 1 for i, block in enumerate(raw) if block.get("type") == "personalized_text"), len(raw))
+    raw.insert(at, recommendations())
+    home.body = as_saved(HomePage.body.field, raw)
+    home.save_revision().publish()
+
+
 def home_body():
     return [
         personalized("personalized_banner", "mobile-banner", [
@@ -55,6 +91,7 @@ def home_body():
                                      rule("time_of_day", "eq", "night")]},
              "<p>Good evening! Long reads for a quiet night.</p>"),
         ], "<p>Good afternoon! Here is what is happening.</p>"),
+        recommendations(),
         personalized("personalized_card", "fresh-content", [
             ("repeat-view", "", rule("page_views", "gte", 2),
              card("Fresh since you last looked", "You have seen this page before, so here are "
@@ -136,6 +173,8 @@ class Command(BaseCommand):
                                   body=as_saved(ArticlePage.body.field, article_body()))
             home.add_child(instance=article)
             article.save_revision().publish()
+        else:
+            add_recommendations(home)
         Site.objects.update_or_create(is_default_site=True, defaults={
             "hostname": "localhost", "port": 80, "root_page": home, "site_name": "microadjust demo"})
         for page in Page.objects.filter(depth=2).exclude(pk=home.pk):

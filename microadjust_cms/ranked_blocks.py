@@ -1,0 +1,189 @@
+"""``RankedBlock(child)``: a list of items shown in order of predicted engagement.
+
+Editors fill in items (the child content, a content type and tags) in their own order. At
+render the active engagement model scores every item for this visitor in one batched call
+(``learning.scoring.rank``) and the items come out best first, the top one highlighted. The
+editor's order stands, and nothing is highlighted, when there is no model, it is stale or
+thin, the visitor opted out of tracking, or the profile store is down. Every item is wrapped
+for the tracker (``data-ma-block`` per item, ``data-ma-kind``, ``data-ma-tags``,
+``data-ma-pos``), so its impressions, clicks and dwell train the next model; ``data-ma-variant``
+is "ranked" or "editor", so the two orders can be compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.template.loader import render_to_string
+from django.utils.html import escape
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from wagtail import blocks
+
+from .collect_schema import CONTENT_KEY_RE, MAX_TAGS
+from .context import get_visitor
+from .learning.scoring import MODEL, Item, Ranking, rank
+
+#: The variant the tracker reports for an item: ordered by the model, or as the editor put it.
+RANKED, EDITOR = "ranked", "editor"
+_ITEM_KEY_RE = re.compile(r"[^A-Za-z0-9]")
+
+
+def validate_tags(value: str) -> None:
+    tags = (value or "").split()
+    if len(tags) > MAX_TAGS or not all(CONTENT_KEY_RE.match(t) for t in tags):
+        raise ValidationError(_("At most %(n)s space-separated tags: lower-case letters, digits, - "
+                                "and _ (at most 32 each).") % {"n": MAX_TAGS})
+
+
+class RankedItemBlock(blocks.StructBlock):
+    def __init__(self, content_block: blocks.Block, **kwargs: Any) -> None:
+        super().__init__([
+            ("content", content_block),
+            ("content_type", blocks.CharBlock(
+                max_length=32, label=_("Content type"), validators=[RegexValidator(
+                    CONTENT_KEY_RE, _("Lower-case letters, digits, - and _ (e.g. video)."))],
+                help_text=_("What the item is, e.g. video, article, deal: the model learns "
+                            "who engages with which."))),
+            ("tags", blocks.CharBlock(required=False, max_length=170, label=_("Tags"),
+                                      validators=[validate_tags],
+                                      help_text=_("Space-separated, e.g. 'travel budget'."))),
+        ], **kwargs)
+
+    class Meta:
+        icon = "list-ul"
+
+
+class RankedOptionsBlock(blocks.StructBlock):
+    highlight_top = blocks.BooleanBlock(required=False, default=True, label=_("Highlight the top item"),
+                                        help_text=_("Only when the model ordered the items."))
+
+    class Meta:
+        icon = "cog"
+        label = _("Options")
+        collapsed = True
+
+
+class RankedValue(blocks.StructValue):
+    """Behaviour of a RankedBlock's value: rank the items for a visitor and render them."""
+
+    @property
+    def block_id(self) -> str:
+        return self.get("block_id") or ""
+
+    def item_keys(self) -> list[str]:
+        """A tracker block id per item (``<block id>-<item key>``), stable across saves: from the
+        list item's id, else its place."""
+        block_id = self.block_id[:55]
+        keys = []
+        for index, child in enumerate(getattr(self.get("items"), "bound_blocks", ()) or ()):
+            original = getattr(child, "original_id", None) or str(index)
+            keys.append(f"{block_id}-{_ITEM_KEY_RE.sub('', original)[:8] or index}")
+        return keys
+
+    def items_for_model(self) -> list[Item]:
+        """What the model scores: content type, tags and the editor's position of each item."""
+        return [Item(item.get("content_type") or "", tuple((item.get("tags") or "").split()), position)
+                for position, item in enumerate(self.get("items") or ())]
+
+    def ranking(self, visitor: Any) -> Ranking:
+        return rank(visitor, self.items_for_model())
+
+    def render_for(self, visitor: Any | None, context: dict | None = None) -> SafeString:
+        items = list(self.get("items") or ())
+        if visitor is None:
+            ranking = Ranking(list(range(len(items))), None, "no-visitor")
+        else:
+            ranking = self.ranking(visitor)
+        ranked = ranking.reason == MODEL
+        if ranked and visitor is not None:
+            visitor.record_adjustment(self.block_id, f"{RANKED}:{','.join(map(str, ranking.order))}",
+                                      MODEL)
+        highlight = ranked and bool((self.get("options") or {}).get("highlight_top", True))
+        keys = self.item_keys()
+        content_block = self.block.child_blocks["items"].child_block.child_blocks["content"]
+        base = dict(context or {})
+        base["highlighted"] = False
+        variant = RANKED if ranked else EDITOR
+        rendered = []
+        for position, index in enumerate(ranking.order):
+            item = items[index]
+            top = highlight and position == 0
+            html = content_block.render(item["content"],
+                                        context={**base, "highlighted": True} if top else base)
+            tags = item.get("tags") or ""
+            rendered.append(SafeString(
+                f'<div class="ma-ranked-item{" ma-highlight" if top else ""}" '
+                f'data-ma-block="{escape(keys[index])}" data-ma-variant="{variant}"'
+                + (f' data-ma-kind="{escape(item.get("content_type"))}"' if item.get("content_type") else "")
+                + (f' data-ma-tags="{escape(" ".join(tags.split()))}"' if tags.strip() else "")
+                + f' data-ma-pos="{position}"' + (' data-ma-highlight="1"' if top else "")
+                + f">{html}</div>"))
+        template = getattr(self.block.meta, "template", None)
+        if template:
+            return SafeString(render_to_string(template, {
+                **base, "self": self, "value": self, "ranked_items": rendered, "ranking": ranking,
+                "ranked": ranked}))
+        return SafeString(f'<div class="ma-ranked" data-ma-ranked="{escape(self.block_id)}">'
+                          + "".join(rendered) + "</div>")
+
+
+class RankedBlock(blocks.StructBlock):
+    """Items of ``child_block`` content, ordered for each visitor by predicted engagement.
+
+    ``RankedBlock(CardBlock())``; a subclass may set ``Meta.template``: it gets
+    ``ranked_items`` (each item's HTML, wrapped for the tracker, best first), ``ranking`` and
+    ``ranked`` (True when the model ordered them). The highlighted item's own template sees
+    ``highlighted`` True, and its wrapper has the class ``ma-highlight``.
+    """
+
+    def __init__(self, child_block: blocks.Block | None = None, **kwargs: Any) -> None:
+        child_block = child_block or blocks.RichTextBlock()
+        super().__init__([
+            ("block_id", blocks.CharBlock(required=False, form_classname="ma-block-id", label=_("Block id"),
+                                          help_text=_("Filled in automatically; tracking and "
+                                                      "reports use it."))),
+            ("items", blocks.ListBlock(RankedItemBlock(child_block), label=_("Items"),
+                                       help_text=_("In your order: visitors the model knows see "
+                                                   "them in theirs."))),
+            ("options", RankedOptionsBlock()),
+        ], **kwargs)
+
+    def get_default(self) -> Any:
+        value = super().get_default()
+        value["block_id"] = uuid.uuid4().hex[:12]
+        return value
+
+    def to_python(self, value: Any) -> RankedValue:
+        if isinstance(value, dict) and not value.get("block_id"):
+            digest = hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode())
+            value = {**value, "block_id": digest.hexdigest()[:12]}
+        return super().to_python(value)
+
+    def clean(self, value: Any) -> Any:
+        value = super().clean(value)
+        if not value.get("block_id"):
+            value["block_id"] = uuid.uuid4().hex[:12]
+        return value
+
+    def render(self, value: RankedValue, context: dict | None = None) -> SafeString:
+        request = (context or {}).get("request")
+        if request is None:  # no request (search indexing...): the editor's order
+            return value.render_for(None, context)
+        visitor = request.__dict__.get("visitor") or get_visitor(request)
+        return value.render_for(visitor, context)
+
+    class Meta:
+        value_class = RankedValue
+        icon = "list-ol"
+        label = _("Ranked list")
+        form_classname = "ma-ranked"
+
+
+__all__ = ["RankedBlock", "RankedItemBlock", "RankedValue", "validate_tags"]
