@@ -81,3 +81,35 @@ def test_a_failed_job_is_a_command_error(monkeypatch):
     monkeypatch.setitem(jobs.JOBS, "recluster", "tests.job_standins.broken")
     with pytest.raises(CommandError, match=r"Recluster visitors failed \(job #\d+\): ValueError: the centroids"):
         run("microadjust_recluster")
+
+
+class TestRealJobs:
+    """The commands with the real learning functions (no stand-ins) on planted data."""
+
+    @pytest.fixture(autouse=True)
+    def standins(self):  # overrides the module's autouse fixture: the real JOBS entries
+        return None
+
+    def test_recluster_command_clusters_planted_visitors(self):
+        from microadjust_cms.models import Cluster, ClusterRun
+
+        from .test_recluster import planted_events
+
+        planted_events(per_type=20, seed=5)
+        out, err = run("microadjust_recluster", "--k", "3")
+        run_row = ClusterRun.objects.get()
+        assert (run_row.visitors, run_row.k, run_row.status) == (60, 3, "done")
+        assert Cluster.objects.filter(active=True).count() == 3
+        assert out.strip() == str(run_row) and "Recluster visitors" in err
+        assert LearningJob.objects.get().status == "done"
+
+    def test_train_command_trains_on_planted_impressions(self):
+        from microadjust_cms.models import EngagementModel
+
+        from .engagement_data import plant
+
+        plant(visitors=40, visits=3)
+        out, _err = run("microadjust_train", "--no-progress")
+        model = EngagementModel.objects.get()
+        assert out.strip() == str(model)
+        assert model.training_rows > 0 and model.auc is not None and model.auc > 0.7
