@@ -49,6 +49,7 @@ class _TrackedPageParser(HTMLParser):
         #: Open elements as (tag, block it opened or None); the innermost open block is current.
         self._stack: list[tuple[str, TrackedBlock | None]] = []
         self._link: list[str] | None = None
+        self._link_label = ""
 
     def _block(self) -> TrackedBlock | None:
         for _tag, block in reversed(self._stack):
@@ -64,7 +65,8 @@ class _TrackedPageParser(HTMLParser):
         if goal:
             (self._block().goals if self._block() else self.goals).append(goal)
         if tag in ("a", "button") and self._block() is not None:
-            self._link = [values.get("aria-label", "")] if values.get("aria-label") else []
+            self._link = []
+            self._link_label = values.get("aria-label", "")
         if tag in VOID_ELEMENTS:
             return
         block = None
@@ -79,7 +81,8 @@ class _TrackedPageParser(HTMLParser):
             self.config = "".join(self.config_text)
             self.config_text = None
         if tag in ("a", "button") and self._link is not None:
-            label = " ".join("".join(self._link).split())[:100]
+            # What the tracker sends: aria-label, else the text, trimmed (whitespace folded here).
+            label = " ".join((self._link_label or "".join(self._link)).split())[:100]
             block = self._block()
             if block is not None:
                 block.links.append(label)

@@ -135,6 +135,9 @@ class Command(BaseCommand):
                      if v.index in self.visitor_ids}
             options["truth"].write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
         self._summary(visitors, options)
+        if not self.batches:
+            raise CommandError("No page visited has the tracker ({% microadjust_tracker %}), so no "
+                               "event was sent: run `manage.py load_demo` first, or pass --path.")
         if self.refused:
             raise CommandError(f"{self.refused} events in refused batches: "
                                + "; ".join(self.refusals[:5]))
