@@ -64,6 +64,8 @@ def test_every_event_is_stored_through_the_endpoint(run):
     # Content types come from the rendered pages, every one of them.
     assert {"article", "news", "video", "deal"} <= set(
         Event.objects.values_list("content_type", flat=True).distinct())
+    # Block events carry the position the tracker would send.
+    assert not Event.objects.exclude(block_id="").filter(position__isnull=True).exists()
 
 
 def test_visits_are_spread_over_the_simulated_days(run):
@@ -180,12 +182,16 @@ def test_the_page_reader_finds_blocks_links_goals_and_the_tracker_settings():
       data-ma-tags="sport tennis"><p>Intro<br><img src="x.png" alt=""><a href="#p"> Play
       <b>now</b> </a></p><button aria-label="Save">*</button></div>
       <div data-ma-block="b" data-ma-variant="v2"><form data-ma-goal="signup"></form>
-      <div><div data-ma-block="c" data-ma-variant="default"></div></div><a href="#">x</a></div>
+      <div><div data-ma-block="c" data-ma-variant="default" data-ma-pos="7"></div></div><a href="#">x</a>
+      <div data-ma-block="d" data-ma-pos="x"></div></div>
       <a data-ma-goal="purchase" href="#buy">Buy</a></main>
       <script id="microadjust-config" type="application/json">{"page": 3, "path": "/\\u003Cx"}</script>"""
     page = read_page(html)
     assert [(b.block_id, b.variant, b.kind, b.tags) for b in page.blocks] == [
-        ("a", "default", "video", "sport tennis"), ("b", "v2", "", ""), ("c", "default", "", "")]
+        ("a", "default", "video", "sport tennis"), ("b", "v2", "", ""), ("c", "default", "", ""),
+        ("d", "", "", "")]
+    # as the tracker: data-ma-pos when valid, else the index among tracked blocks
+    assert [b.position for b in page.blocks] == [0, 1, 7, 3]
     assert page.blocks[0].links == ["Play now", "Save"]
     assert page.blocks[1].links == ["x"] and page.blocks[1].goals == ["signup"]
     assert page.blocks[2].links == []

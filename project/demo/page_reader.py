@@ -27,6 +27,9 @@ class TrackedBlock:
     links: list[str] = field(default_factory=list)
     #: ``data-ma-goal`` names inside the block.
     goals: list[str] = field(default_factory=list)
+    #: What the tracker sends as ``pos``: ``data-ma-pos`` (a RankedBlock's item), else the
+    #: block's index among the page's tracked blocks.
+    position: int = 0
 
 
 @dataclass
@@ -37,6 +40,15 @@ class TrackedPage:
     config: dict[str, Any] | None
     #: ``data-ma-goal`` names outside any block (site-wide goals).
     goals: list[str] = field(default_factory=list)
+
+
+def _position(attribute: str | None, index: int) -> int:
+    """As tracker.js: a valid ``data-ma-pos`` (0 to 9999), else the index."""
+    try:
+        position = int(attribute or "")
+    except ValueError:
+        return min(index, 9999)
+    return position if 0 <= position < 10000 else min(index, 9999)
 
 
 class _TrackedPageParser(HTMLParser):
@@ -72,7 +84,8 @@ class _TrackedPageParser(HTMLParser):
         block = None
         if "data-ma-block" in values:
             block = TrackedBlock(values["data-ma-block"], values.get("data-ma-variant", ""),
-                                 values.get("data-ma-kind", ""), values.get("data-ma-tags", ""))
+                                 values.get("data-ma-kind", ""), values.get("data-ma-tags", ""),
+                                 position=_position(values.get("data-ma-pos"), len(self.blocks)))
             self.blocks.append(block)
         self._stack.append((tag, block))
 

@@ -184,7 +184,8 @@ class PageViewEvents:
 
 def _block_event(type_: str, block: TrackedBlock, t: int, base: dict[str, Any],
                  **extra: Any) -> dict[str, Any]:
-    event = {"type": type_, "t": t, **base, "block": block.block_id, "variant": block.variant}
+    event = {"type": type_, "t": t, **base, "block": block.block_id, "variant": block.variant,
+             "pos": block.position}
     if block.kind:
         event["kind"] = block.kind
     if block.tags:
