@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test install install-test tracker bench bench-instructions bench-collect bench-cluster clean
+.PHONY: demo demo-learn test install install-test tracker bench bench-instructions bench-collect bench-cluster bench-rank clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,16 @@ demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Synthetic visitors browse the demo (through the real collect endpoint), then the nightly jobs
+# run once, so the demo has named clusters and an engagement model. Then `make demo` serves it.
+VISITORS ?= 300
+demo-learn: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py simulate_traffic --visitors $(VISITORS)
+	$(BIN)/python manage.py microadjust_recluster
+	$(BIN)/python manage.py microadjust_train
 
 test: install-test
 	$(BIN)/python -m ruff check .
@@ -45,6 +55,9 @@ bench-collect: install-test
 
 bench-cluster: install-test
 	$(BIN)/python bench/cluster.py
+
+bench-rank: install-test
+	$(BIN)/python bench/rank.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
