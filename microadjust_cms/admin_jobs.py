@@ -135,7 +135,7 @@ class LearningJobsMenuItem(MenuItem):
 
 def menu_item() -> MenuItem:
     return LearningJobsMenuItem(_("Learning jobs"), reverse("microadjust_jobs:index"),
-                                icon_name="cogs", order=260)
+                                icon_name="cogs", order=500)
 
 
 urlpatterns = [

@@ -13,7 +13,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.views.generic import InspectView
-from wagtail.admin.viewsets.model import ModelViewSet, ModelViewSetGroup
+from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permission_policies import ModelPermissionPolicy
 
 try:
@@ -21,6 +21,7 @@ try:
 except ImportError:  # Wagtail 7: a viewset's ``permission_policy`` attribute
     register_permission_policy = None
 
+from .admin_menu import MENU_HOOK
 from .learning.cluster_runs import run_features
 from .models import Cluster, ClusterRun
 
@@ -76,6 +77,8 @@ class ClusterViewSet(ModelViewSet):
     form_class = ClusterForm
     icon = "group"
     menu_label = _("Clusters")
+    menu_order = 200
+    menu_hook = MENU_HOOK
     list_display = ["name", "slug", "size", "active", "last_run"]
     list_filter = ["active"]
     search_fields = ["name", "slug", "description"]
@@ -112,7 +115,9 @@ class ClusterRunInspectView(InspectView):
 class ClusterRunViewSet(ModelViewSet):
     model = ClusterRun
     icon = "history"
-    menu_label = _("Runs")
+    menu_label = _("Cluster runs")
+    menu_order = 300
+    menu_hook = MENU_HOOK
     list_display = ["started_at", "visitors", "k", "silhouette", "duration_seconds", "status"]
     list_filter = ["status"]
     inspect_view_enabled = True
@@ -123,8 +128,5 @@ class ClusterRunViewSet(ModelViewSet):
         permission_policy = RUN_POLICY
 
 
-class ClusteringViewSetGroup(ModelViewSetGroup):
-    menu_label = _("Clusters")
-    menu_icon = "group"
-    menu_order = 260
-    items = (ClusterViewSet("microadjust_clusters"), ClusterRunViewSet("microadjust_cluster_runs"))
+cluster_viewset = ClusterViewSet("microadjust_clusters")
+cluster_run_viewset = ClusterRunViewSet("microadjust_cluster_runs")

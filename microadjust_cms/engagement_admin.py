@@ -9,6 +9,7 @@ from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permission_policies import ModelPermissionPolicy
 
+from .admin_menu import MENU_HOOK
 from .models import EngagementModel
 
 try:
@@ -39,8 +40,8 @@ class EngagementModelViewSet(ModelViewSet):
     model = EngagementModel
     icon = "table"
     menu_label = _("Engagement models")
-    menu_order = 260
-    add_to_admin_menu = True
+    menu_order = 400
+    menu_hook = MENU_HOOK
     inspect_view_enabled = True
     inspect_view_fields = ["version", "trained_at", "window_days", "training_rows", "positives",
                            "held_out_rows", "auc", "log_loss", "duration_seconds", "active",

@@ -9,6 +9,7 @@ from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from . import admin_views
+from .admin_menu import MENU_HOOK, personalization_menu_item
 from .context import get_visitor
 from .models import Segment
 
@@ -17,8 +18,8 @@ class SegmentViewSet(SnippetViewSet):
     model = Segment
     icon = "group"
     menu_label = "Segments"
-    menu_order = 250
-    add_to_admin_menu = True
+    menu_order = 100
+    menu_hook = MENU_HOOK
     list_display = ["name", "slug", "description", "updated_at"]
     search_fields = ["name", "slug", "description"]
     panels = [
@@ -55,6 +56,11 @@ def register_learning_job_urls():
 
 
 @hooks.register("register_admin_menu_item")
+def register_personalization_menu():
+    return personalization_menu_item()
+
+
+@hooks.register(MENU_HOOK)
 def register_learning_jobs_menu_item():
     from . import admin_jobs
 
@@ -70,13 +76,13 @@ def register_learning_job_permissions():
                                      codename__in=["view_learningjob", "run_learning_jobs"])
 
 
-# -- Clustering: "Clusters" menu (clusters editors rename, and the runs) ---------------------
+# -- Clustering: clusters editors rename, and the runs ---------------------------------------
 
 @hooks.register("register_admin_viewset")
 def register_clustering_viewsets():
-    from .cluster_admin import ClusteringViewSetGroup
+    from .cluster_admin import cluster_run_viewset, cluster_viewset
 
-    return ClusteringViewSetGroup()
+    return [cluster_viewset, cluster_run_viewset]
 
 
 # -- Engagement models (learning/engagement.py): the list of trained versions --------------------

@@ -36,11 +36,11 @@ def job_runner(django_user_model):
 
 def menu_urls(user):
     from django.test import RequestFactory
-    from wagtail.admin.menu import admin_menu
+    from microadjust_cms.admin_menu import personalization_menu
 
     request = RequestFactory().get("/admin/")
     request.user = user
-    return [item.url for item in admin_menu.menu_items_for_request(request)]
+    return [item.url for item in personalization_menu.menu_items_for_request(request)]
 
 
 def test_the_page_lists_jobs_and_offers_the_buttons(admin_client, admin_user):
