@@ -36,6 +36,7 @@ def job_runner(django_user_model):
 
 def menu_urls(user):
     from django.test import RequestFactory
+
     from microadjust_cms.admin_menu import personalization_menu
 
     request = RequestFactory().get("/admin/")
