@@ -11,16 +11,14 @@ cache, checked at most every ``SEGMENT_REFRESH_SECONDS``), as rule segments are.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from django.core.cache import caches
 from django.utils.translation import gettext_lazy as _
 
-from .conf import get_setting
+from .process_copies import ProcessCopy
 from .signal_registry import Signal
 
 if TYPE_CHECKING:
@@ -53,46 +51,6 @@ class ClusterState:
         return self.slugs[nearest_centroid(vector, self.means, self.scales, self.centroids)]
 
 
-class _ClusterCache:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.state: ClusterState | None = None
-        self.generation: Any = None
-        self.checked = 0.0
-
-    def _cache(self):
-        return caches[get_setting("CACHE_ALIAS")]
-
-    def _current_generation(self) -> Any:
-        try:
-            return self._cache().get(GENERATION_KEY)
-        except Exception:
-            logger.warning("Could not read the cluster generation", exc_info=True)
-            return self.generation
-
-    def get(self) -> ClusterState:
-        now = time.monotonic()
-        state = self.state
-        if state is not None and now - self.checked < get_setting("SEGMENT_REFRESH_SECONDS"):
-            return state
-        with self.lock:
-            generation = self._current_generation()
-            if self.state is None or generation != self.generation:
-                self.state = load_state()
-                self.generation = generation
-            self.checked = now
-            return self.state
-
-    def invalidate(self) -> None:
-        """Called after a run or an edit of a cluster (any process sees it soon)."""
-        with self.lock:
-            self.state = None
-        try:
-            self._cache().set(GENERATION_KEY, time.time_ns(), None)
-        except Exception:
-            logger.warning("Could not publish the cluster generation", exc_info=True)
-
-
 def load_state() -> ClusterState:
     from .models import Cluster, ClusterRun
 
@@ -108,7 +66,11 @@ def load_state() -> ClusterState:
         centroids=np.asarray(run.centroids_standardized, dtype=np.float64), slugs=tuple(run.slugs), active=active)
 
 
-cluster_cache = _ClusterCache()
+#: The latest run's centroids and the active clusters; ``invalidate()`` after a run or an edit.
+cluster_cache: ProcessCopy[ClusterState] = ProcessCopy(
+    "cluster", GENERATION_KEY, load_state, "SEGMENT_REFRESH_SECONDS")
+
+
 
 
 def cluster_choices() -> list[tuple[str, str]]:

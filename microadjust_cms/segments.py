@@ -7,66 +7,25 @@ Render needs zero SQL: segments are read from the database on first use and afte
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
-from django.core.cache import caches
-
 from .conditions import Predicate, compile_condition
-from .conf import get_setting
+from .process_copies import ProcessCopy
 
 logger = logging.getLogger("microadjust_cms.segments")
 GENERATION_KEY = "microadjust:segments:generation"
 
 
-class _SegmentCache:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.predicates: dict[str, Predicate] | None = None
-        self.generation: Any = None
-        self.checked = 0.0
+def _load_predicates() -> dict[str, Predicate]:
+    from .models import Segment
 
-    def _cache(self):
-        return caches[get_setting("CACHE_ALIAS")]
-
-    def _current_generation(self) -> Any:
-        try:
-            return self._cache().get(GENERATION_KEY)
-        except Exception:
-            logger.warning("Could not read the segment generation", exc_info=True)
-            return self.generation
-
-    def get(self) -> dict[str, Predicate]:
-        now = time.monotonic()
-        if self.predicates is not None and now - self.checked < get_setting(
-                "SEGMENT_REFRESH_SECONDS"):
-            return self.predicates
-        with self.lock:
-            generation = self._current_generation()
-            if self.predicates is None or generation != self.generation:
-                self._reload()
-                self.generation = generation
-            self.checked = now
-            return self.predicates  # type: ignore[return-value]
-
-    def _reload(self) -> None:
-        from .models import Segment
-
-        rows = Segment.objects.values_list("slug", "condition")
-        self.predicates = {slug: compile_condition(condition) for slug, condition in rows}
-
-    def invalidate(self) -> None:
-        """Called after an editor saves or deletes a segment (any process sees it soon)."""
-        with self.lock:
-            self.predicates = None
-        try:
-            self._cache().set(GENERATION_KEY, time.time_ns(), None)
-        except Exception:
-            logger.warning("Could not publish the segment generation", exc_info=True)
+    rows = Segment.objects.values_list("slug", "condition")
+    return {slug: compile_condition(condition) for slug, condition in rows}
 
 
-segment_cache = _SegmentCache()
+#: Compiled rule segments by slug; ``invalidate()`` after an editor saves or deletes one.
+segment_cache: ProcessCopy[dict[str, Predicate]] = ProcessCopy(
+    "segment", GENERATION_KEY, _load_predicates, "SEGMENT_REFRESH_SECONDS")
 
 
 def rule_segment_choices() -> list[tuple[str, str]]:

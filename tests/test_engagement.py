@@ -307,7 +307,7 @@ def test_a_new_model_reaches_render_through_the_generation(settings):
     trained()
     loaded = scoring.model_cache.get()
     newer = train_model()
-    scoring.model_cache.model = loaded  # as if the training ran elsewhere
+    scoring.model_cache.value = loaded  # as if the training ran elsewhere
     scoring.model_cache.checked = 0.0
     scoring.model_cache.invalidate()
     assert scoring.model_cache.get().version == newer.version

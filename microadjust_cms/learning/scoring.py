@@ -12,16 +12,15 @@ of tracking, or the profile store is down.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
-from django.core.cache import caches
 
 from ..conf import get_setting
+from ..process_copies import ProcessCopy
 from ..stores import StoreUnavailable
 from .engagement import Layout, load_estimator
 from .features import profile_features
@@ -91,67 +90,23 @@ def load(row: Any) -> LoadedModel:
                        layout=Layout.from_json(row.layout), predict=fast_predictor(estimator))
 
 
-_NOT_LOADED = object()
+def _load_active() -> LoadedModel | None:
+    from ..models import EngagementModel
+
+    row = (EngagementModel.objects.filter(active=True, estimator__isnull=False)
+           .order_by("-version").first())
+    if row is None:
+        return None
+    try:
+        return load(row)
+    except Exception:  # unreadable (another scikit-learn version?): editors' order, logged
+        logger.exception("Engagement model v%s could not be loaded", row.version)
+        return None
 
 
-class _ModelCache:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.model: Any = _NOT_LOADED
-        self.generation: Any = None
-        self.checked = 0.0
-
-    def _cache(self):
-        return caches[get_setting("CACHE_ALIAS")]
-
-    def _current_generation(self) -> Any:
-        try:
-            return self._cache().get(GENERATION_KEY)
-        except Exception:
-            logger.warning("Could not read the engagement model generation", exc_info=True)
-            return self.generation
-
-    def get(self) -> LoadedModel | None:
-        """The active model, or None. No SQL unless a new model was activated."""
-        model, now = self.model, time.monotonic()
-        if model is not _NOT_LOADED and now - self.checked < get_setting("ENGAGEMENT_REFRESH_SECONDS"):
-            return model
-        with self.lock:
-            generation = self._current_generation()
-            if self.model is _NOT_LOADED or generation != self.generation:
-                self.model = self._load()
-                self.generation = generation
-            self.checked = now
-            return self.model
-
-    def _load(self) -> LoadedModel | None:
-        from ..models import EngagementModel
-
-        row = (EngagementModel.objects.filter(active=True, estimator__isnull=False)
-               .order_by("-version").first())
-        if row is None:
-            return None
-        try:
-            return load(row)
-        except Exception:  # unreadable (another scikit-learn version?): editors' order, logged
-            logger.exception("Engagement model v%s could not be loaded", row.version)
-            return None
-
-    def forget(self) -> None:
-        """Reload on the next use in this process."""
-        with self.lock:
-            self.model = _NOT_LOADED
-
-    def invalidate(self) -> None:
-        """A model was activated or deleted: every process reloads soon."""
-        self.forget()
-        try:
-            self._cache().set(GENERATION_KEY, time.time_ns(), None)
-        except Exception:
-            logger.warning("Could not publish the engagement model generation", exc_info=True)
-
-
-model_cache = _ModelCache()
+#: The active engagement model (None: editors' order); ``invalidate()`` when one is activated.
+model_cache: ProcessCopy[LoadedModel | None] = ProcessCopy(
+    "engagement model", GENERATION_KEY, _load_active, "ENGAGEMENT_REFRESH_SECONDS")
 
 
 def usable_model(now: float | None = None) -> tuple[LoadedModel | None, str]:
