@@ -51,6 +51,21 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list:
     if not isinstance(days, int) or isinstance(days, bool) or days < 1:
         problems.append(Error("MICROADJUST_EVENT_RETENTION_DAYS must be a whole number of days, "
                               "at least 1.", id="microadjust_cms.E006"))
+    if "wagtail.contrib.settings" not in settings.INSTALLED_APPS:
+        problems.append(Warning(
+            "wagtail.contrib.settings is not in INSTALLED_APPS: editors cannot fix the number of "
+            "clusters or the clustering method (Settings → Clustering); runs use the site's "
+            "settings.", hint='Add "wagtail.contrib.settings" to INSTALLED_APPS.',
+            id="microadjust_cms.W003"))
+    low_high = get_setting("CLUSTER_K_RANGE")
+    if not (isinstance(low_high, list | tuple) and len(low_high) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in low_high)
+            and 2 <= low_high[0] <= low_high[1]):
+        problems.append(Error(f"MICROADJUST_CLUSTER_K_RANGE {low_high!r} must be two whole numbers "
+                              "(lowest, highest), 2 <= lowest <= highest.", id="microadjust_cms.E007"))
+    if get_setting("CLUSTER_METHOD") not in ("kmeans", "hierarchical"):
+        problems.append(Error(f"MICROADJUST_CLUSTER_METHOD {get_setting('CLUSTER_METHOD')!r} must be "
+                              "'kmeans' or 'hierarchical'.", id="microadjust_cms.E008"))
     idle = get_setting("VISIT_IDLE_SECONDS")
     if not isinstance(idle, int | float) or idle <= 0:
         problems.append(Error("MICROADJUST_VISIT_IDLE_SECONDS must be a positive number.",

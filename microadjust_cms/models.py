@@ -1,16 +1,22 @@
-"""Rule segments: named, reusable conditions editors manage as Wagtail snippets."""
+"""The app's models: rule segments (snippets), events, learning jobs, clustering runs and the
+cluster segments they maintain, engagement models, and what editors fix for clustering."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 
 from .conditions import ConditionError, is_empty, validate_condition
+
+#: The most clusters an editor may fix (more would not read as segments any more).
+MAX_FIXED_K = 30
 
 
 def referenced_segments(condition: object) -> set[str]:
@@ -360,3 +366,27 @@ def _engagement_models_changed(**_kwargs: object) -> None:
 
     model_cache.forget()
     transaction.on_commit(model_cache.invalidate)
+
+
+# -- What editors may fix for the clustering runs (Settings → Clustering) ---------------------
+
+@register_setting(icon="group")
+class ClusteringSettings(BaseGenericSetting):
+    """An editor's choices for every clustering run (nightly, the button, the command without
+    options). Blank fields leave the decision to the site's settings: k by the silhouette within
+    ``MICROADJUST_CLUSTER_K_RANGE``, the method ``MICROADJUST_CLUSTER_METHOD``."""
+
+    class Method(models.TextChoices):
+        KMEANS = "kmeans", _("MiniBatch k-means (any number of visitors)")
+        HIERARCHICAL = "hierarchical", _("Hierarchical, Ward (small populations)")
+
+    fixed_k = models.PositiveSmallIntegerField(
+        _("number of clusters"), null=True, blank=True,
+        validators=[MinValueValidator(2), MaxValueValidator(MAX_FIXED_K)],
+        help_text=_("Leave blank to let each run choose it by the silhouette score."))
+    method = models.CharField(
+        _("method"), max_length=16, blank=True, choices=Method.choices,
+        help_text=_("Leave blank for the site's default."))
+
+    class Meta:
+        verbose_name = _("clustering")

@@ -156,6 +156,27 @@ def test_system_checks(settings):
     assert {"microadjust_cms.E005", "microadjust_cms.E006"} <= {m.id for m in run_checks()}
 
 
+@pytest.mark.parametrize(("name", "value", "check"), [
+    ("MICROADJUST_CLUSTER_K_RANGE", (1, 5), "microadjust_cms.E007"),
+    ("MICROADJUST_CLUSTER_K_RANGE", (6, 3), "microadjust_cms.E007"),
+    ("MICROADJUST_CLUSTER_K_RANGE", "2-8", "microadjust_cms.E007"),
+    ("MICROADJUST_CLUSTER_METHOD", "spectral", "microadjust_cms.E008"),
+])
+def test_clustering_settings_are_checked(settings, name, value, check):
+    setattr(settings, name, value)
+    assert check in {m.id for m in run_checks()}
+
+
+def test_clustering_needs_wagtail_settings_for_editors(monkeypatch):
+    from django.conf import settings as django_settings
+
+    assert "microadjust_cms.W003" not in {m.id for m in run_checks()}
+    # Set without the setting_changed signal: reloading the app registry is not what is tested.
+    monkeypatch.setattr(django_settings, "INSTALLED_APPS",
+                        [a for a in django_settings.INSTALLED_APPS if a != "wagtail.contrib.settings"])
+    assert "microadjust_cms.W003" in {m.id for m in run_checks()}
+
+
 def test_missing_urls_are_a_warning(settings):
     settings.ROOT_URLCONF = "tests.urls_without_microadjust"
     messages = [m for m in run_checks() if m.id == "microadjust_cms.W002"]

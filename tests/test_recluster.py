@@ -228,3 +228,29 @@ def test_preview_as_a_cluster(clustered):
     assert modes[f"cluster:{clustered['video']}"] == "As cluster: video fans, mobile"
     simulated = visitor_for_mode(RequestFactory().get("/"), f"cluster:{clustered['video']}")
     assert simulated.signal("cluster") == clustered["video"] and clustered["video"] in simulated.segments
+
+
+SETTINGS_URL = "/admin/settings/microadjust_cms/clusteringsettings/"
+
+
+def test_an_editor_fixes_k_and_the_method_in_settings(admin_client):
+    """Settings → Clustering: a fixed k and method apply to every run without options (nightly,
+    the button); bad values are form errors; options given to a run still win."""
+    from microadjust_cms.learning.clustering import recluster
+    from microadjust_cms.models import ClusteringSettings
+
+    response = admin_client.get(SETTINGS_URL, follow=True)  # to the one settings object
+    assert response.status_code == 200 and "Number of clusters" in response.content.decode()
+    url = response.redirect_chain[-1][0]
+    response = admin_client.post(url, {"fixed_k": "1", "method": "kmeans"})
+    assert response.status_code == 200 and "greater than or equal to 2" in response.content.decode()
+    assert ClusteringSettings.load().fixed_k is None  # nothing saved
+    response = admin_client.post(url, {"fixed_k": "2", "method": "hierarchical"})
+    assert response.status_code == 302
+    assert (ClusteringSettings.load().fixed_k, ClusteringSettings.load().method) == (2, "hierarchical")
+
+    planted_events()  # three planted types
+    run = recluster()
+    assert (run.k, run.method, run.status) == (2, "hierarchical", "done")
+    run = recluster(k=3, method="kmeans")
+    assert (run.k, run.method) == (3, "kmeans")

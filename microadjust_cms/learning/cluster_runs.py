@@ -35,8 +35,12 @@ FIXED_STEPS = 3
 def recluster(*, k: int | None = None, method: str | None = None,
               progress: Callable[[int, int], None] | None = None) -> ClusterRun:
     """Run the clustering now and return the recorded ``ClusterRun`` (see the module doc)."""
-    from ..models import ClusterRun
+    from ..models import ClusteringSettings, ClusterRun
 
+    if k is None or method is None:  # what an editor fixed in Settings → Clustering, if anything
+        fixed = ClusteringSettings.load()
+        k = k if k is not None else fixed.fixed_k
+        method = method or fixed.method
     method = method or get_setting("CLUSTER_METHOD")
     run = ClusterRun.objects.create(method=method, started_at=timezone.now())
     started = time.perf_counter()

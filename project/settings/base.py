@@ -14,6 +14,7 @@ INSTALLED_APPS = [
     "project.demo",
     "microadjust_cms",
     "wagtail.contrib.forms",
+    "wagtail.contrib.settings",
     "wagtail.contrib.redirects",
     "wagtail.embeds",
     "wagtail.sites",
