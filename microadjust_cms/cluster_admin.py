@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.forms import WagtailAdminModelForm
+from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.views.generic import InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permission_policies import ModelPermissionPolicy
@@ -72,6 +74,14 @@ class ClusterForm(WagtailAdminModelForm):
         return super().save(commit=commit)
 
 
+def _run_label(cluster: Cluster) -> str:
+    """"Run 4, 27 Nov 02:30" rather than the run's whole summary."""
+    run = cluster.last_run
+    if run is None:
+        return ""
+    return f"Run {run.pk}, {localtime(run.started_at):%d %b %H:%M}"
+
+
 class ClusterViewSet(ModelViewSet):
     model = Cluster
     form_class = ClusterForm
@@ -79,7 +89,11 @@ class ClusterViewSet(ModelViewSet):
     menu_label = _("Clusters")
     menu_order = 200
     menu_hook = MENU_HOOK
-    list_display = ["name", "slug", "size", "active", "last_run"]
+    list_display = [
+        "name", "slug", Column("size", label=_("Visitors"), sort_key="size"),
+        BooleanColumn("active", label=_("Active")),
+        Column("last_run", label=_("Last run"), accessor=_run_label, sort_key="last_run"),
+    ]
     list_filter = ["active"]
     search_fields = ["name", "slug", "description"]
     copy_view_enabled = False
@@ -118,7 +132,14 @@ class ClusterRunViewSet(ModelViewSet):
     menu_label = _("Cluster runs")
     menu_order = 300
     menu_hook = MENU_HOOK
-    list_display = ["started_at", "visitors", "k", "silhouette", "duration_seconds", "status"]
+    list_display = [
+        "started_at", "visitors", "k",
+        Column("silhouette", label=_("Silhouette"), sort_key="silhouette",
+               accessor=lambda run: "" if run.silhouette is None else f"{run.silhouette:.3f}"),
+        Column("duration_seconds", label=_("Duration"), sort_key="duration_seconds",
+               accessor=lambda run: "" if run.duration_seconds is None else f"{run.duration_seconds:.1f} s"),
+        "status",
+    ]
     list_filter = ["status"]
     inspect_view_enabled = True
     inspect_view_class = ClusterRunInspectView
