@@ -85,7 +85,10 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     z2 = z * z
     centre = (x + z2 / 2.0) / (n + z2)
     half = z / (n + z2) * math.sqrt(x * (n - x) / n + z2 / 4.0)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At x = 0 (x = n) the lower (upper) end is exactly 0 (1); say so rather than round near it.
+    low = 0.0 if x == 0 else max(0.0, centre - half)
+    high = 1.0 if x == n else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass(frozen=True)
