@@ -462,6 +462,7 @@ def test_analyze_small_and_empty_arms():
     (lambda: analyze([THREE_ARMS[0], dict(THREE_ARMS[1], conversions=None)]), "has no conversions"),
     (lambda: analyze(THREE_ARMS, metric="continuous"), "needs total and total_squares"),
     (lambda: analyze(THREE_ARMS, method="sequential", tau=-1), "tau must be positive"),
+    (lambda: analyze([THREE_ARMS[0], {"name": "b", "weight": 1, "visits": 5}]), "each arm needs"),
 ])
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):

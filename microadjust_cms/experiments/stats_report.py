@@ -101,7 +101,12 @@ class ExperimentReport:
 
 
 def _summaries(arms: Sequence[ArmSummary | Mapping], metric: str) -> list[ArmSummary]:
-    result = [arm if isinstance(arm, ArmSummary) else ArmSummary(**arm) for arm in arms]
+    result = []
+    for arm in arms:
+        try:
+            result.append(arm if isinstance(arm, ArmSummary) else ArmSummary(**arm))
+        except TypeError as exc:  # a mapping with missing or unknown keys, or not a mapping
+            raise ValueError(f"each arm needs name, weight, exposures and its metric's fields: {exc}") from exc
     if len(result) < 2:
         raise ValueError(f"an experiment needs a control and at least one variant, got {len(result)} arm(s)")
     names = [arm.name for arm in result]
