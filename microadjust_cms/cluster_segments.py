@@ -55,9 +55,13 @@ def load_state() -> ClusterState:
     from .models import Cluster, ClusterRun
 
     active = dict(Cluster.objects.filter(active=True).order_by("number").values_list("slug", "name"))
-    run = (ClusterRun.objects.filter(status=ClusterRun.Status.DONE).order_by("-finished_at", "-pk")
-           .only("pk", "feature_names", "scaler_means", "scaler_scales", "centroids_standardized", "slugs").first())
-    if run is None or not run.slugs:
+    # The latest run that saved its clusters places new visitors, whether its assignment write
+    # finished (done), is under way or failed: the active clusters are that run's, and placing
+    # on an older run's centroids would hand out retired slugs and never the new ones.
+    recent = (ClusterRun.objects.exclude(status=ClusterRun.Status.TOO_FEW).order_by("-started_at", "-pk")
+              .only("pk", "feature_names", "scaler_means", "scaler_scales", "centroids_standardized", "slugs")[:20])
+    run = next((r for r in recent if r.slugs), None)
+    if run is None:
         return ClusterState(active=active)
     scales = np.asarray(run.scaler_scales, dtype=np.float64)
     return ClusterState(

@@ -307,9 +307,14 @@ class Cluster(models.Model):
 @receiver(post_save, sender=Cluster)
 @receiver(post_delete, sender=Cluster)
 def _clusters_changed(**_kwargs: object) -> None:
+    """As for engagement models: other processes are told once the change is committed (told
+    inside a run's transaction, they could reload the old clusters and keep them)."""
+    from django.db import transaction
+
     from .cluster_segments import cluster_cache
 
-    cluster_cache.invalidate()
+    cluster_cache.forget()
+    transaction.on_commit(cluster_cache.invalidate)
 
 
 # -- Engagement model (learning/engagement.py) ---------------------------------------------------

@@ -151,6 +151,30 @@ def test_a_failed_run_is_recorded_and_raised(settings):
     assert run.finished_at is not None and not Cluster.objects.exists()
 
 
+def test_a_run_failing_while_assigning_still_places_new_visitors_on_its_clusters(monkeypatch):
+    """The run saved its clusters (committed) before the profile store failed: new visitors are
+    placed on those clusters, never on a retired one from the run before."""
+    from microadjust_cms.cluster_segments import visitor_cluster
+    from microadjust_cms.stores import StoreUnavailable
+
+    planted_events()
+    recluster(k=3)
+    store = get_profile_store()
+
+    def unavailable(*args, **kwargs):
+        raise StoreUnavailable("Redis went away")
+
+    monkeypatch.setattr(type(store), "set_clusters", unavailable)
+    with pytest.raises(StoreUnavailable):
+        recluster(k=2)
+    failed = ClusterRun.objects.order_by("-pk").first()
+    assert failed.status == ClusterRun.Status.FAILED and len(failed.slugs) == 2
+    active = set(Cluster.objects.filter(active=True).values_list("slug", flat=True))
+    assert active == set(failed.slugs)
+    fan = visitor(MOBILE_UA, visits=1, total_pageviews=1, affinity={"video": 6.0}, last_seen=time.time() - 60)
+    assert visitor_cluster(fan) in active
+
+
 def test_hierarchical_runs_end_to_end():
     planted_events()
     run = recluster(method="hierarchical")
