@@ -109,6 +109,10 @@ CLUSTER_ASSIGN_CHUNK = 5000
 # ENGAGEMENT_DWELL_SECONDS in total, within ENGAGEMENT_VISIT_SECONDS of it (the same visit).
 ENGAGEMENT_DWELL_SECONDS = 10
 ENGAGEMENT_VISIT_SECONDS = 30 * 60
+# An impression's visitor features come from events before it: snapshots at this many evenly
+# spaced cut points over the window (30: daily; more is fresher, each costs one set of feature
+# queries).
+ENGAGEMENT_FEATURE_SNAPSHOTS = 30
 # The latest share of impressions (by time) is held out to measure AUC and log loss.
 ENGAGEMENT_HOLDOUT_SHARE = 0.2
 # Below either minimum (training rows, positive rows) a model is recorded but not activated, and

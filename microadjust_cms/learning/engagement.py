@@ -4,8 +4,9 @@ Training set (``training_set``): every block impression of the last ``LEARNING_W
 Its label is 1 when the same visitor clicked that block, or dwelt on it at least
 ``ENGAGEMENT_DWELL_SECONDS`` in total (the tracker sends dwell in slices, so slices are summed),
 within ``ENGAGEMENT_VISIT_SECONDS`` of the impression (the same visit). Features: the visitor's
-behaviour vector (``features.visitor_features``, limited to the columns a live profile can
-tell, so training and scoring see the same inputs), then the block's content type (a
+behaviour vector as it was before the impression (``features.visitor_features`` at the latest
+of ``ENGAGEMENT_FEATURE_SNAPSHOTS`` cut points before it, limited to the columns a live profile
+can tell, so training and scoring see the same inputs), then the block's content type (a
 categorical), one 0/1 column per frequent tag, and its position.
 
 ``train`` fits a HistGradientBoostingClassifier on the earlier impressions, measures AUC and log
@@ -32,7 +33,7 @@ from django.utils import timezone
 
 from ..conf import get_setting
 from ..stores import Profile
-from .features import content_types_of, profile_features, visitor_features
+from .features import content_types_of, feature_names, profile_features, visitor_features
 
 if TYPE_CHECKING:
     from ..models import EngagementModel
@@ -164,21 +165,15 @@ def training_set(*, now: datetime | None = None, events: Any = None) -> Training
     y = label_impressions(impressions, engagements,
                           dwell_ms=int(get_setting("ENGAGEMENT_DWELL_SECONDS") * 1000), visit_ms=visit_ms)
 
-    matrix = visitor_features(window_days=days, now=now, events=events)
-    visitor_columns = live_columns(matrix.names)
-    column_index = [matrix.names.index(name) for name in visitor_columns]
     content_types = tuple(impressions.loc[impressions["content_type"] != "", "content_type"]
                           .value_counts().index[:min(get_setting("LEARNING_MAX_CONTENT_TYPES"), 250)])
+    content_types = tuple(sorted(content_types))
     tag_dummies = impressions["tags"].str.get_dummies(sep=" ")
     tags = tuple(tag_dummies.sum().sort_values(ascending=False, kind="stable")
                  .index[:get_setting("ENGAGEMENT_MAX_TAGS")])
-    layout = Layout(visitor_columns, tuple(sorted(content_types)), tuple(sorted(tags)))
-
-    rows = pd.Index(matrix.visitor_ids).get_indexer(impressions["visitor_id"])
-    visitor_part = np.full((len(impressions), len(visitor_columns)), np.nan)
-    known = rows >= 0
-    if len(matrix):
-        visitor_part[known] = matrix.values[np.ix_(rows[known], column_index)]
+    visitor_columns = live_columns(feature_names(content_types))
+    layout = Layout(visitor_columns, content_types, tuple(sorted(tags)))
+    visitor_part = _visitor_part(impressions, layout, start=start, now=now, days=days, events=events)
     type_codes = pd.Categorical(impressions["content_type"], categories=list(layout.content_types)).codes
     type_part = np.where(type_codes >= 0, type_codes, np.nan).astype(np.float64)[:, None]
     tag_part = (tag_dummies.reindex(columns=list(layout.tags), fill_value=0).to_numpy(dtype=np.float64)
@@ -186,6 +181,40 @@ def training_set(*, now: datetime | None = None, events: Any = None) -> Training
     position = pd.to_numeric(impressions["position"], errors="coerce").to_numpy(dtype=np.float64)[:, None]
     X = np.hstack([visitor_part, type_part, tag_part, position])
     return TrainingSet(layout, X, y, impressions["occurred_at"].to_numpy())
+
+
+def _visitor_part(impressions: pd.DataFrame, layout: Layout, *, start: datetime, now: datetime,
+                  days: int, events: Any) -> np.ndarray:
+    """Each impression's visitor features as they were before it: from the snapshot taken at the
+    latest of ``ENGAGEMENT_FEATURE_SNAPSHOTS`` evenly spaced cut points (the first at the window's
+    start) not after the impression, over the ``days`` before that cut. Features computed over
+    the whole window would include the impression's own outcome (a click adds content affinity)
+    and every later visit, which the profile at render never holds: the held-out scores would
+    flatter the model."""
+    names = feature_names(layout.content_types)
+    column_index = [names.index(name) for name in layout.visitor_features]
+    part = np.full((len(impressions), len(layout.visitor_features)), np.nan)
+    if impressions.empty:
+        return part
+    count = max(int(get_setting("ENGAGEMENT_FEATURE_SNAPSHOTS")), 1)
+    cuts = [start + (now - start) * i / count for i in range(count)]
+    at = pd.to_datetime(impressions["occurred_at"], utc=True).astype("int64").to_numpy()
+    cut_ns = np.array([pd.Timestamp(cut).value for cut in cuts], dtype=np.int64)
+    which = np.clip(np.searchsorted(cut_ns, at, side="right") - 1, 0, count - 1)
+    visitors = impressions["visitor_id"].to_numpy()
+    for i, cut in enumerate(cuts):
+        selected = which == i
+        if not selected.any():
+            continue
+        matrix = visitor_features(window_days=days, now=cut - timedelta(microseconds=1), events=events,
+                                  content_types=layout.content_types)
+        if not len(matrix):
+            continue
+        rows = pd.Index(matrix.visitor_ids).get_indexer(visitors[selected])
+        known = rows >= 0
+        target = np.flatnonzero(selected)[known]
+        part[target] = matrix.values[np.ix_(rows[known], column_index)]
+    return part
 
 
 def fit_estimator(X: np.ndarray, y: np.ndarray, layout: Layout) -> Any:
