@@ -93,3 +93,15 @@ def register_engagement_model_viewset():
     from .engagement_admin import engagement_model_viewset
 
     return engagement_model_viewset
+
+
+# -- Experiments (experiments/): the Experiment and ExclusionGroup snippets ---------------------
+
+def _register_experiment_snippets() -> None:
+    from .experiments.admin import ExclusionGroupViewSet, ExperimentViewSet
+
+    register_snippet(ExperimentViewSet)
+    register_snippet(ExclusionGroupViewSet)
+
+
+_register_experiment_snippets()
