@@ -27,18 +27,30 @@ def arm_errors(arms: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
+def set_traffic(flag: Any, percent: Decimal) -> None:
+    """Waffle's percent holds at most 99.9: all the traffic is its ``everyone`` switched on."""
+    if percent >= 100:
+        flag.everyone, flag.percent = (True if flag.everyone is not False else False), None
+    else:
+        flag.everyone = None if flag.everyone else flag.everyone
+        flag.percent = percent
+    flag.save()
+
+
 class ExperimentForm(WagtailAdminModelForm):
     traffic_percent = forms.DecimalField(
         label=_("Traffic enrolled (%)"), min_value=Decimal(0), max_value=Decimal(100),
         max_digits=4, decimal_places=1, initial=Decimal(100),
-        help_text=_("The waffle flag's percent: the share of visitors enrolled (decided by "
-                    "hashing, stable per visitor). 0 gives everybody the control."))
+        help_text=_("The share of visitors enrolled (decided by hashing, stable per visitor): the "
+                    "waffle flag's percent, or its 'everyone' for 100. 0 gives everybody the "
+                    "control. A flag switched off for everyone stays off."))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         flag = self.instance.flag if self.instance.pk else None
-        if flag is not None and flag.percent is not None:
-            self.fields["traffic_percent"].initial = flag.percent
+        if flag is not None:
+            self.fields["traffic_percent"].initial = (
+                Decimal(100) if flag.everyone else flag.percent if flag.percent is not None else Decimal(0))
 
     def live_arms(self) -> list[dict[str, Any]]:
         formset = self.formsets.get("arms")
@@ -59,7 +71,6 @@ class ExperimentForm(WagtailAdminModelForm):
         instance = super().save(commit=commit)
         percent = self.cleaned_data.get("traffic_percent")
         flag = instance.flag if commit else None
-        if flag is not None and percent is not None and flag.percent != percent:
-            flag.percent = percent
-            flag.save(update_fields=["percent", "modified"])
+        if flag is not None and percent is not None:
+            set_traffic(flag, percent)
         return instance
