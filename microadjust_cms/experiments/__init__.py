@@ -1,2 +1,6 @@
 """Experiments: A/B/n tests on personalized blocks (models, assignment, waffle gating, caps,
-exposures). See the README's "Experiments" section."""
+exposures) and their statistics. See the README's "Experiments" sections.
+
+The statistics are plain functions (``stats``) over per-arm counts and sums, so reports, the
+create form and the tests call the same code, and nothing there needs the database.
+"""
