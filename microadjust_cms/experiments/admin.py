@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from wagtail.admin.panels import FieldPanel, FieldRowPanel, InlinePanel, MultiFieldPanel
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePanel, MultiFieldPanel
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from ..admin_menu import MENU_HOOK
+from .audit import ExperimentEditView
 from .models import ExclusionGroup, Experiment
 
 
@@ -22,14 +23,20 @@ class ExperimentViewSet(SnippetViewSet):
         FieldPanel("name"),
         FieldPanel("slug"),
         FieldPanel("hypothesis"),
-        FieldPanel("status"),
+        # Changed only by the report's start / pause / finish buttons (permissions, audit trail).
+        FieldPanel("status", read_only=True),
         FieldRowPanel([FieldPanel("starts_at"), FieldPanel("ends_at")]),
         MultiFieldPanel([FieldPanel("goal_type"), FieldPanel("goal_name"), FieldPanel("goal_threshold")],
                         heading="Goal"),
         InlinePanel("arms", heading="Arms", label="Arm", min_num=2),
         MultiFieldPanel([FieldPanel("traffic_percent"), FieldPanel("exclusion_group"), FieldPanel("group_share"),
                          FieldPanel("priority")], heading="Traffic"),
+        # -- report (experiments/report.py, admin_views.py) --
+        MultiFieldPanel([FieldPanel("analysis_method"),
+                         HelpPanel(template="microadjust_cms/experiments/sample_size_panel.html")],
+                        heading="Analysis and sample size"),
     ]
+    edit_view_class = ExperimentEditView
 
 
 class ExclusionGroupViewSet(SnippetViewSet):

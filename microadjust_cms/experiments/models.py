@@ -118,6 +118,13 @@ class Experiment(ClusterableModel):
                     "it (its exposure is recorded)."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # -- report (experiments/report.py): how the statistics are read -------------------------
+    analysis_method = models.CharField(
+        _("analysis method"), max_length=10, default="fixed",
+        choices=[("fixed", _("Fixed horizon: read once, at the planned sample size")),
+                 ("sequential", _("Sequential (always valid): safe to look at any time"))],
+        help_text=_("Fixed horizon is more powerful but only valid when read once; the sequential "
+                    "mSPRT may be checked every day."))
 
     base_form_class = ExperimentForm
 
@@ -125,6 +132,10 @@ class Experiment(ClusterableModel):
         ordering = ["-priority", "name"]
         verbose_name = _("experiment")
         verbose_name_plural = _("experiments")
+        #: The report's start / pause / finish buttons (experiments/admin_views.py).
+        permissions = [("start_experiment", "Can start an experiment"),
+                       ("pause_experiment", "Can pause or resume an experiment"),
+                       ("finish_experiment", "Can finish an experiment")]
 
     def __str__(self) -> str:
         return self.name
