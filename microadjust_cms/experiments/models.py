@@ -120,7 +120,7 @@ class Experiment(ClusterableModel):
     updated_at = models.DateTimeField(auto_now=True)
     # -- report (experiments/report.py): how the statistics are read -------------------------
     analysis_method = models.CharField(
-        _("analysis method"), max_length=10, default="fixed",
+        _("analysis method"), max_length=10, default="fixed", blank=True,
         choices=[("fixed", _("Fixed horizon: read once, at the planned sample size")),
                  ("sequential", _("Sequential (always valid): safe to look at any time"))],
         help_text=_("Fixed horizon is more powerful but only valid when read once; the sequential "
@@ -177,6 +177,7 @@ class Experiment(ClusterableModel):
             raise ValidationError(errors)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        self.analysis_method = self.analysis_method or "fixed"  # a form posted without it
         self._place_in_group()
         if not self.flag_name:
             self.flag_name = (FLAG_PREFIX + self.slug)[:100]
