@@ -26,7 +26,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from waffle.utils import get_setting as waffle_setting
+from django.core.signals import setting_changed
+from waffle.utils import get_setting as _read_waffle_setting
 
 from ..conf import get_setting
 from ..process_copies import ProcessCopy
@@ -158,6 +159,25 @@ def in_holdout(visitor_id: str | None) -> bool:
     if not share or not visitor_id:
         return False
     return unit_from_state(_holdout_seed(), visitor_id) < share
+
+
+_waffle_settings: dict[str, Any] = {}
+
+
+def waffle_setting(name: str) -> Any:
+    """Waffle's setting, read once (waffle's own reader raises and catches for every default)."""
+    try:
+        return _waffle_settings[name]
+    except KeyError:
+        value = _waffle_settings[name] = _read_waffle_setting(name)
+        return value
+
+
+def _forget_waffle_settings(**_kwargs: Any) -> None:
+    _waffle_settings.clear()
+
+
+setting_changed.connect(_forget_waffle_settings, dispatch_uid="microadjust-waffle-settings")
 
 
 def waffle_rule(request: Any, rules: FlagRules) -> bool | None:
