@@ -61,3 +61,8 @@ bench-rank: install-test
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
+
+.PHONY: bench-decide
+# One experiment assignment + block decision against django-waffle's flag_is_active.
+bench-decide: install-test
+	$(BIN)/python bench/decide.py

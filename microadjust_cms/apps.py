@@ -9,3 +9,6 @@ class MicroadjustConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers system checks)
+        from .experiments.models import connect_signals
+
+        connect_signals()  # the running experiments are re-read when they or their flags change

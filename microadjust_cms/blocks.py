@@ -32,6 +32,7 @@ from .decisions import (
     programs_by_revision,
     rules_revision,
 )
+from .experiments.recording import settle
 from .forms import ConditionFormField
 from .segments import segment_choices
 
@@ -144,10 +145,15 @@ class TriggerBlock(blocks.StructBlock):
     reveal_variant = blocks.CharBlock(required=False, max_length=50,
                                       label=_("Variant to reveal"),
                                       help_text=_("Empty: the best other match."))
+    cap = blocks.ChoiceBlock(
+        choices=[("", _("Counts toward the frequency caps")), ("never", _("Never capped"))],
+        required=False, label=_("Frequency caps"),
+        help_text=_("Never capped: this block is personalized even after the page's or the "
+                    "visit's cap is reached (it still counts toward them)."))
 
     class Meta:
         icon = "time"
-        label = _("Triggers")
+        label = _("Triggers and caps")
         collapsed = True
         form_classname = "ma-triggers"
 
@@ -330,7 +336,7 @@ class PersonalizedValue(blocks.StructValue):
     def render_for(self, visitor: Any, context: dict | None = None,
                    decision: Decision | None = None) -> SafeString:
         """Decide (unless told), record the adjustment, render the content in its wrapper."""
-        variant, content, reason = decision or decide(self, visitor)
+        variant, content, reason = settle(self, visitor, decision or decide(self, visitor))
         block_id = dict.get(self, "block_id") or ""  # ``block_id``, without the property call
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)
@@ -410,7 +416,10 @@ class PersonalizedBlock(blocks.StructBlock):
         variants = [_compact_variant(item) for item in prepared.get("variants") or ()]
         prepared["variants"] = variants
         prepared["rules_rev"] = rules_revision(variants)
-        if not any((prepared.get("triggers") or {}).values()):
+        triggers = prepared.get("triggers") or {}
+        if isinstance(triggers, dict) and "cap" in triggers and not triggers["cap"]:
+            del triggers["cap"]  # the usual "counts toward the caps": stored as before caps existed
+        if not any(triggers.values()):
             prepared.pop("triggers", None)  # none set: every page view parses less
         return prepared
 

@@ -245,3 +245,6 @@ def register_builtins(registry: SignalRegistry) -> None:
     from .engagement_signal import PREDICTED_ENGAGEMENT
 
     registry.register(PREDICTED_ENGAGEMENT, replace=True)
+    from .experiments.signal import EXPERIMENT_ARM
+
+    registry.register(EXPERIMENT_ARM, replace=True)

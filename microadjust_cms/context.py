@@ -116,6 +116,11 @@ class VisitorContext:
         self.memo: dict[Any, Any] = {}
         #: Results of variant tests this request (a test shared by blocks runs once).
         self.results: dict[Any, bool] = {}
+        #: Experiments (``experiments.recording``): (experiment id, arm id) shown this request,
+        #: and the adjustments that count toward the frequency caps.
+        self.exposures: list[tuple[int, int]] = []
+        self.counted_adjustments = 0
+        self.visit_adjustments_before: int | None = None
 
     # -- identity --------------------------------------------------------------------------
     @cached_property
@@ -178,6 +183,13 @@ class VisitorContext:
             logger.warning("Profile store unavailable; profile signals are false this request",
                            exc_info=True)
             raise
+
+    @cached_property
+    def in_holdout(self) -> bool:
+        """In the global holdout: default content everywhere, no experiment."""
+        from .experiments.runtime import in_holdout
+
+        return in_holdout(self.visitor_id)
 
     @cached_property
     def segments(self):

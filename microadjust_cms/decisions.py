@@ -44,8 +44,12 @@ def variant_predicate(segment: str, condition: Any) -> Predicate:
     return predicate
 
 
-#: (name, test, position) per variant, in order.
-Program = list[tuple[str, Predicate, int]]
+class Program(list):
+    """(name, test, position) per variant, in order. ``bindings``: the variants bound to
+    experiment arms (``experiments.binding``), empty for most blocks."""
+
+    bindings: dict = {}  # noqa: RUF012 (never mutated; replaced per instance)
+
 _variant_predicates: dict[tuple[str, str], Predicate] = {}
 #: (block id, rules revision) → program; ``PersonalizedValue.program`` reads it directly (the
 #: render path's one look-up).
@@ -80,7 +84,10 @@ def _uses_this(condition: Any) -> bool:
 
 
 def compile_program(variants: list, block_id: str = "") -> Program:
-    program = []
+    from .experiments.binding import block_bindings
+
+    program = Program()
+    conditions = []
     for position, v in enumerate(variants):
         if not hasattr(v, "get"):
             continue
@@ -89,6 +96,10 @@ def compile_program(variants: list, block_id: str = "") -> Program:
             condition = bind_block(condition, block_id)
         program.append((v.get("name") or "variant",
                         variant_predicate(v.get("segment") or "", condition), position))
+        conditions.append((v.get("name") or "variant", condition))
+    bindings = block_bindings(conditions)
+    if bindings:
+        program.bindings = bindings
     return program
 
 
@@ -142,6 +153,8 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
     ``value`` is a PersonalizedBlock value: ``program()`` gives its compiled variant tests and
     ``variant_content(position)`` converts only the winner's content.
     """
+    if getattr(visitor, "in_holdout", False):  # the global holdout: defaults everywhere
+        return _new(Decision, ("default", value["default"], "holdout"))
     if prefer == "default":
         return Decision("default", value["default"], "trigger")
     if prefer:

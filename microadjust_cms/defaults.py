@@ -127,3 +127,15 @@ ENGAGEMENT_MAX_ITER = 100
 ENGAGEMENT_MAX_AGE_DAYS = 7
 # How often (seconds) a process checks whether a new model was activated elsewhere.
 ENGAGEMENT_REFRESH_SECONDS = 1.0
+
+
+# Experiments (``experiments/``, README "Experiments"). The global holdout: this share of visitors
+# (hashed with its own salt) gets default content everywhere and no experiment, so the overall
+# lift of personalization can be measured; 0 turns it off.
+EXPERIMENT_HOLDOUT = 0.05
+EXPERIMENT_HOLDOUT_SALT = "microadjust-holdout"
+# Frequency caps: at most this many adjustments (blocks showing something other than their
+# default) per page view and per visit (30 idle minutes end a visit); None: no cap. Variants bound
+# to the visitor's experiment arm, and blocks set "never capped", count but are never capped.
+ADJUSTMENTS_PER_PAGEVIEW = 10
+ADJUSTMENTS_PER_VISIT = 50

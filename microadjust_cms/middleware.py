@@ -36,6 +36,10 @@ class VisitorContextMiddleware:
                 headers["Cache-Control"] = "private"
         if visitor.issue_cookie and not visitor.simulated:
             set_visitor_cookie(response, visitor.visitor_id)
+        if visitor.exposures or visitor.counted_adjustments:
+            from .experiments.recording import after_response
+
+            after_response(visitor)  # exposures and the visit's cap count, after the response
         return response
 
 

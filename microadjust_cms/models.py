@@ -395,3 +395,7 @@ class ClusteringSettings(BaseGenericSetting):
 
     class Meta:
         verbose_name = _("clustering")
+
+
+# -- Experiments (experiments/models.py): A/B/n tests, their arms, exclusion groups, exposures --
+from .experiments.models import Arm, ExclusionGroup, Experiment, Exposure  # noqa: E402, F401

@@ -99,6 +99,8 @@ class RankedValue(blocks.StructValue):
         items = list(self.get("items") or ())
         if visitor is None:
             ranking = Ranking(list(range(len(items))), None, "no-visitor")
+        elif getattr(visitor, "in_holdout", False):  # the global holdout: the editor's order, as everywhere
+            ranking = Ranking(list(range(len(items))), None, "holdout")
         else:
             ranking = self.ranking(visitor)
         ranked = ranking.reason == MODEL

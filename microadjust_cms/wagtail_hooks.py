@@ -93,3 +93,52 @@ def register_engagement_model_viewset():
     from .engagement_admin import engagement_model_viewset
 
     return engagement_model_viewset
+
+
+# -- Experiments (experiments/): the Experiment and ExclusionGroup snippets ---------------------
+
+def _register_experiment_snippets() -> None:
+    from .experiments.admin import ExclusionGroupViewSet, ExperimentViewSet
+
+    register_snippet(ExperimentViewSet)
+    register_snippet(ExclusionGroupViewSet)
+
+
+_register_experiment_snippets()
+
+
+# -- Experiment report (experiments/admin_views.py): report, CSV, actions, audit trail ----------
+
+@hooks.register("register_admin_urls")
+def register_experiment_report_urls():
+    from .experiments import admin_views as experiment_views
+
+    return [path("microadjust/experiments/", include((experiment_views.urlpatterns, "microadjust_experiments"),
+                                                     namespace="microadjust_experiments"))]
+
+
+@hooks.register("register_log_actions")
+def register_experiment_log_actions(actions):
+    from .experiments.audit import register_actions
+
+    register_actions(actions)
+
+
+@hooks.register("register_permissions")
+def register_experiment_permissions():
+    """Offered in Settings → Groups: the report's start, pause / resume and finish buttons."""
+    from django.contrib.auth.models import Permission
+
+    return Permission.objects.filter(content_type__app_label="microadjust_cms",
+                                     codename__in=["start_experiment", "pause_experiment", "finish_experiment"])
+
+
+@hooks.register("register_snippet_listing_buttons")
+def experiment_report_listing_button(snippet, user, next_url=None):
+    from wagtail.admin.widgets import ListingButton
+
+    from .experiments.admin_views import can_view, report_url
+    from .experiments.models import Experiment
+
+    if isinstance(snippet, Experiment) and can_view(user):
+        yield ListingButton("Report", report_url(snippet), icon_name="table", priority=5)

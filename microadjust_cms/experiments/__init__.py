@@ -1,5 +1,6 @@
-"""Experiments: A/B/n tests on blocks, their assignment, exposures and statistics.
+"""Experiments: A/B/n tests on personalized blocks (models, assignment, waffle gating, caps,
+exposures) and their statistics. See the README's "Experiments" sections.
 
 The statistics are plain functions (``stats``) over per-arm counts and sums, so reports, the
-create form and the tests call the same code, and nothing here needs the database.
+create form and the tests call the same code, and nothing there needs the database.
 """

@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Experiments are gated by waffle flags (microadjust_cms.experiments).
+    "waffle",
 ]
 
 MIDDLEWARE = [
@@ -45,6 +47,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "microadjust_cms.middleware.VisitorContextMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
+    # waffle: sets its percent and testing (dwft_) cookies on the way out.
+    "waffle.middleware.WaffleMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"

@@ -49,3 +49,7 @@ if os.environ.get("MICROADJUST_TEST_WORKER_REDIS_STORE"):
 if os.environ.get("MICROADJUST_TEST_WORKER_BROKER"):
     CELERY_TASK_ALWAYS_EAGER = False
     CELERY_BROKER_URL = os.environ["MICROADJUST_TEST_WORKER_BROKER"]
+
+# Experiments: no global holdout in tests, so a random visitor id never turns personalization off
+# (the holdout's own tests set MICROADJUST_EXPERIMENT_HOLDOUT).
+MICROADJUST_EXPERIMENT_HOLDOUT = 0

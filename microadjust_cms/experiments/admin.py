@@ -1,0 +1,49 @@
+"""The Experiment and ExclusionGroup snippets (in the Personalization menu)."""
+
+from __future__ import annotations
+
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePanel, MultiFieldPanel
+from wagtail.snippets.views.snippets import SnippetViewSet
+
+from ..admin_menu import MENU_HOOK
+from .audit import ExperimentEditView
+from .models import ExclusionGroup, Experiment
+
+
+class ExperimentViewSet(SnippetViewSet):
+    model = Experiment
+    icon = "tasks"
+    menu_label = "Experiments"
+    menu_order = 150
+    menu_hook = MENU_HOOK
+    list_display = ["name", "slug", "status", "starts_at", "ends_at", "priority"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug", "hypothesis"]
+    panels = [
+        FieldPanel("name"),
+        FieldPanel("slug"),
+        FieldPanel("hypothesis"),
+        # Changed only by the report's start / pause / finish buttons (permissions, audit trail).
+        FieldPanel("status", read_only=True),
+        FieldRowPanel([FieldPanel("starts_at"), FieldPanel("ends_at")]),
+        MultiFieldPanel([FieldPanel("goal_type"), FieldPanel("goal_name"), FieldPanel("goal_threshold")],
+                        heading="Goal"),
+        InlinePanel("arms", heading="Arms", label="Arm", min_num=2),
+        MultiFieldPanel([FieldPanel("traffic_percent"), FieldPanel("exclusion_group"), FieldPanel("group_share"),
+                         FieldPanel("priority")], heading="Traffic"),
+        # -- report (experiments/report.py, admin_views.py) --
+        MultiFieldPanel([FieldPanel("analysis_method"),
+                         HelpPanel(template="microadjust_cms/experiments/sample_size_panel.html")],
+                        heading="Analysis and sample size"),
+    ]
+    edit_view_class = ExperimentEditView
+
+
+class ExclusionGroupViewSet(SnippetViewSet):
+    model = ExclusionGroup
+    icon = "cut"
+    menu_label = "Exclusion groups"
+    menu_order = 160
+    menu_hook = MENU_HOOK
+    list_display = ["name", "description"]
+    panels = [FieldPanel("name"), FieldPanel("description")]

@@ -1,0 +1,145 @@
+"""Frequency caps and exposures: what a block's decision becomes once it is about to render.
+
+Priority, from strongest: the global holdout (every block its default, decided in ``decide``);
+then a variant bound to the visitor's experiment arm, and blocks set "never capped": they count
+toward the caps but are never capped (capping an arm's content would make the arms differ by more
+than their content); then every other adjustment, in page order, until the cap per page view
+(``ADJUSTMENTS_PER_PAGEVIEW``) or per visit (``ADJUSTMENTS_PER_VISIT``) is reached: further blocks
+show their default (reason "capped", not counted). Triggers (the fragment API) come last: they
+count toward the visit's cap like any adjustment. When a block is bound to several experiments,
+the one with the highest priority in which the visitor is enrolled owns the block.
+
+An exposure is recorded when the content of the visitor's arm renders: the variant bound to the
+arm was chosen, or, for an arm no variant of the block is bound to (the control, usually), the
+block's default. Exposures collect on the visitor and are written after the response is built
+(``after_response``): one bulk ``INSERT ... ON CONFLICT DO NOTHING``, skipped for experiments the
+cache remembers as stored for this visitor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.cache import caches
+from django.db import DatabaseError
+
+from ..conf import get_setting
+from ..decisions import Decision
+from .runtime import Assignment, visitor_assignment
+
+logger = logging.getLogger("microadjust_cms.experiments")
+_new = tuple.__new__
+
+
+def _owner(visitor: Any, bindings: dict) -> tuple[Assignment, dict] | None:
+    """The enrolled experiment (highest priority) among those the block is bound to."""
+    best = None
+    for slug, arms in bindings.items():
+        assignment = visitor_assignment(visitor, slug)
+        if assignment is not None and (best is None or assignment.priority > best[0].priority):
+            best = (assignment, arms)
+    return best
+
+
+def settle(value: Any, visitor: Any, decision: Decision) -> Decision:
+    """The decision after the frequency caps, noting the exposure it makes (module doc)."""
+    bindings = value.program().bindings
+    owner = _owner(visitor, bindings) if bindings else None
+    variant = decision[0]
+    bound = owner is not None and variant in owner[1].get(owner[0].arm, ())
+    if variant != "default" and decision[2] != "holdout":
+        if bound or value.triggers.get("cap") == "never":
+            visitor.counted_adjustments += 1
+        elif cap_reached(visitor):
+            decision = _new(Decision, ("default", value["default"], "capped"))
+            variant = "default"
+        else:
+            visitor.counted_adjustments += 1
+    if owner is not None:
+        assignment, arms = owner
+        shown = arms.get(assignment.arm) or frozenset(("default",))
+        if variant in shown and not assignment.qa:
+            visitor.exposures.append((assignment.experiment_id, assignment.arm_id))
+    return decision
+
+
+def _cache() -> Any:
+    return caches[get_setting("CACHE_ALIAS")]
+
+
+def _visit_key(visitor_id: str) -> str:
+    return f"{get_setting('KEY_PREFIX')}:{{{visitor_id}}}:adjusted"
+
+
+def visit_adjustments_before(visitor: Any) -> int:
+    """Adjustments counted earlier in this visit (read once a request, when first needed)."""
+    count = visitor.visit_adjustments_before
+    if count is None:
+        count = 0
+        if visitor.visitor_id and get_setting("ADJUSTMENTS_PER_VISIT") is not None:
+            try:
+                count = int(_cache().get(_visit_key(visitor.visitor_id)) or 0)
+            except Exception:
+                logger.warning("Could not read the visit's adjustment count", exc_info=True)
+        visitor.visit_adjustments_before = count
+    return count
+
+
+def cap_reached(visitor: Any) -> bool:
+    counted = visitor.counted_adjustments
+    per_page = get_setting("ADJUSTMENTS_PER_PAGEVIEW")
+    if per_page is not None and counted >= per_page:
+        return True
+    per_visit = get_setting("ADJUSTMENTS_PER_VISIT")
+    return per_visit is not None and visit_adjustments_before(visitor) + counted >= per_visit
+
+
+def after_response(visitor: Any) -> None:
+    """The request's writes, once the response is built: the visit's adjustment count (its
+    expiry slides, so 30 idle minutes start a new visit) and the new exposures."""
+    if visitor.simulated or not visitor.visitor_id:
+        return
+    if visitor.counted_adjustments and get_setting("ADJUSTMENTS_PER_VISIT") is not None:
+        try:
+            total = visit_adjustments_before(visitor) + visitor.counted_adjustments
+            _cache().set(_visit_key(visitor.visitor_id), total, get_setting("VISIT_IDLE_SECONDS"))
+        except Exception:
+            logger.warning("Could not store the visit's adjustment count", exc_info=True)
+    if visitor.exposures:
+        write_exposures(visitor.visitor_id, visitor.exposures)
+
+
+def _exposure_key(visitor_id: str, experiment_id: int) -> str:
+    return f"{get_setting('KEY_PREFIX')}:{{{visitor_id}}}:exposed:{experiment_id}"
+
+
+def write_exposures(visitor_id: str, exposures: list[tuple[int, int]]) -> int:
+    """Insert the first exposure per experiment (conflicts ignored: the first one stays).
+    Returns how many rows were offered to the database (0 when the cache knew them all)."""
+    from .models import Exposure
+
+    first: dict[int, int] = {}
+    for experiment_id, arm_id in exposures:
+        first.setdefault(experiment_id, arm_id)
+    keys = {_exposure_key(visitor_id, experiment_id): experiment_id for experiment_id in first}
+    try:
+        known = _cache().get_many(list(keys))
+    except Exception:
+        logger.warning("Could not read which exposures are stored", exc_info=True)
+        known = {}
+    new = {keys[key]: first[keys[key]] for key in keys if key not in known}
+    if not new:
+        return 0
+    try:
+        Exposure.objects.bulk_create(
+            [Exposure(visitor_id=visitor_id, experiment_id=e, arm_id=a) for e, a in new.items()],
+            ignore_conflicts=True)
+    except DatabaseError:
+        logger.warning("Could not store exposures", exc_info=True)
+        return 0
+    try:
+        _cache().set_many({key: 1 for key, e in keys.items() if e in new}, get_setting("PROFILE_TTL"))
+    except Exception:
+        logger.warning("Could not remember stored exposures", exc_info=True)
+    return len(new)
