@@ -45,17 +45,17 @@ def _owner(visitor: Any, bindings: dict) -> tuple[Assignment, dict] | None:
 def settle(value: Any, visitor: Any, decision: Decision) -> Decision:
     """The decision after the frequency caps, noting the exposure it makes (module doc)."""
     bindings = value.program().bindings
+    if not bindings and decision[0] == "default":  # the usual default: nothing to settle
+        return decision
     owner = _owner(visitor, bindings) if bindings else None
     variant = decision[0]
     bound = owner is not None and variant in owner[1].get(owner[0].arm, ())
     if variant != "default" and decision[2] != "holdout":
-        if bound or value.triggers.get("cap") == "never":
+        if bound or not cap_reached(visitor) or value.triggers.get("cap") == "never":
             visitor.counted_adjustments += 1
-        elif cap_reached(visitor):
+        else:
             decision = _new(Decision, ("default", value["default"], "capped"))
             variant = "default"
-        else:
-            visitor.counted_adjustments += 1
     if owner is not None:
         assignment, arms = owner
         shown = arms.get(assignment.arm) or frozenset(("default",))
@@ -88,11 +88,17 @@ def visit_adjustments_before(visitor: Any) -> int:
 
 def cap_reached(visitor: Any) -> bool:
     counted = visitor.counted_adjustments
-    per_page = get_setting("ADJUSTMENTS_PER_PAGEVIEW")
+    per_page, per_visit = _caps()
     if per_page is not None and counted >= per_page:
         return True
-    per_visit = get_setting("ADJUSTMENTS_PER_VISIT")
-    return per_visit is not None and visit_adjustments_before(visitor) + counted >= per_visit
+    if per_visit is None:
+        return False
+    before = visitor.visit_adjustments_before
+    return (before if before is not None else visit_adjustments_before(visitor)) + counted >= per_visit
+
+
+def _caps() -> tuple[int | None, int | None]:
+    return get_setting("ADJUSTMENTS_PER_PAGEVIEW"), get_setting("ADJUSTMENTS_PER_VISIT")
 
 
 def after_response(visitor: Any) -> None:
