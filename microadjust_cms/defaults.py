@@ -137,5 +137,7 @@ EXPERIMENT_HOLDOUT_SALT = "microadjust-holdout"
 # Frequency caps: at most this many adjustments (blocks showing something other than their
 # default) per page view and per visit (30 idle minutes end a visit); None: no cap. Variants bound
 # to the visitor's experiment arm, and blocks set "never capped", count but are never capped.
-ADJUSTMENTS_PER_PAGEVIEW = 10
-ADJUSTMENTS_PER_VISIT = 50
+# Off by default: a site that built a page of personalized blocks gets every one of them until
+# it chooses a cap (e.g. 10 and 50, against over-personalization).
+ADJUSTMENTS_PER_PAGEVIEW = None
+ADJUSTMENTS_PER_VISIT = None
