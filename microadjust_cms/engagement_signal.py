@@ -34,14 +34,15 @@ def _predicted_engagement(visitor: VisitorContext, content_type: str | None) -> 
 
 
 def known_content_types() -> list[tuple[str, str]] | None:
-    """The content types the latest trained model knows; None (any) before the first model."""
+    """The content types the active model knows; None (any content type) while no model is
+    active or it knows none: a refused training run (too little data) must not lock editors out
+    of rules an older active model answers, nor of rules for models still to come."""
     from .models import EngagementModel
 
-    layout = (EngagementModel.objects.exclude(layout={}).order_by("-version")
+    layout = (EngagementModel.objects.filter(active=True).exclude(layout={}).order_by("-version")
               .values_list("layout", flat=True).first())
-    if not layout:
-        return None
-    return [(t, t) for t in layout.get("content_types", ())]
+    types = (layout or {}).get("content_types") or ()
+    return [(t, t) for t in types] or None
 
 
 PREDICTED_ENGAGEMENT = Signal(

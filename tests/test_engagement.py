@@ -355,6 +355,17 @@ def test_predicted_engagement_param_is_a_known_content_type():
     assert described["param_choices"] == [("article", "article"), ("video", "video")]
 
 
+def test_a_refused_training_run_does_not_narrow_the_content_types(settings):
+    """A thin run stores a layout that knows nothing; the active model still decides."""
+    from microadjust_cms.conditions import validate_condition
+
+    trained()
+    Event.objects.all().delete()
+    refused = train_model()
+    assert not refused.active
+    validate_condition(rule("gte", 10, "video"))  # the older active model knows video
+
+
 # -- template tag and end to end --------------------------------------------------------------
 
 
