@@ -77,15 +77,19 @@ cluster_cache: ProcessCopy[ClusterState] = ProcessCopy(
 
 
 
-def cluster_choices() -> list[tuple[str, str]]:
-    """Active clusters for the admin (read from the database at admin time, like segments)."""
+def cluster_choices(*, retired: bool = True) -> list[tuple[str, str]]:
+    """Clusters for the admin (read at admin time, like segments): the active ones, then the
+    retired ones, labelled so. Retired clusters stay valid choices so a page or segment that
+    names one can still be saved (the rule is false at render) after a run retired it."""
     from .models import Cluster
 
-    return list(Cluster.objects.filter(active=True).order_by("number").values_list("slug", "name"))
+    rows = Cluster.objects.order_by("-active", "number").values_list("slug", "name", "active")
+    return [(slug, name if active else f"{name} ({_('retired')})")
+            for slug, name, active in rows if active or retired]
 
 
 def cluster_segment_choices() -> list[tuple[str, str]]:
-    """Active clusters as segment choices: labelled so editors tell them from rule segments."""
+    """Clusters as segment choices: labelled so editors tell them from rule segments."""
     return [(slug, f"{_('Cluster')}: {name}") for slug, name in cluster_choices()]
 
 

@@ -73,7 +73,7 @@ def preview_modes_for(default_modes: list[tuple[str, str]]) -> list[tuple[str, s
     modes = list(default_modes)
     modes += [(name, f"As: {label}") for name, (label, _o) in PRESETS.items()]
     modes += [(f"segment:{slug}", f"As segment: {name}") for slug, name in rule_segment_choices()]
-    modes += [(f"cluster:{slug}", f"As cluster: {name}") for slug, name in cluster_choices()]
+    modes += [(f"cluster:{slug}", f"As cluster: {name}") for slug, name in cluster_choices(retired=False)]
     return modes
 
 

@@ -131,6 +131,14 @@ def test_a_far_away_type_is_a_new_cluster_and_a_vanished_one_is_retired(settings
     assert not retired.active and retired.size == 0
     buyers = Cluster.objects.get(slug="cluster-4")
     assert buyers.active and buyers.size == 25 and buyers.centroid_standardized["conversion_rate"] > 1
+    # Conditions naming the retired cluster still validate (editors can save their pages); at
+    # render the rule is false, as the cluster is no longer anyone's.
+    from microadjust_cms.conditions import validate_condition
+    from microadjust_cms.segments import segment_choices
+
+    validate_condition({"signal": "cluster", "op": "eq", "value": retired.slug})
+    validate_condition({"signal": "segment", "op": "contains", "value": retired.slug})
+    assert dict(segment_choices())[retired.slug].endswith("(retired)")
 
 
 def test_too_few_visitors_changes_nothing(settings):
