@@ -230,3 +230,21 @@ def test_new_profiles_from_assignments_expire(redis_store):
     redis_store.set_clusters([("4" * 32, "cluster-1"), ("5" * 32, "cluster-2")], run_id=1)
     assert 0 < connection.ttl(redis_store.key("4" * 32, "p")) <= 1000  # its own TTL is kept
     assert connection.ttl(redis_store.key("5" * 32, "p")) > 1000  # PROFILE_TTL
+
+
+def test_assignments_do_not_extend_a_cached_profile_past_its_ttl(settings):
+    """The cache store (one value per visitor) writes an assignment back with the TTL the
+    profile had left since its last activity, not a fresh ``PROFILE_TTL``: a nightly run must
+    not keep an inactive visitor's profile alive (the Redis store keeps the TTL natively)."""
+    import time
+
+    from microadjust_cms.stores import get_profile_store
+
+    settings.MICROADJUST_PROFILE_TTL = 3
+    store = get_profile_store()
+    vid, now = "6" * 32, time.time()
+    store.load(vid, "home", record_view=True, now=now - 2.5)  # last active 2.5 s ago: 0.5 s left
+    store.set_clusters([(vid, "cluster-1"), ("7" * 32, "cluster-2")], run_id=1)
+    time.sleep(1.0)
+    assert store.load(vid, "home", record_view=False, now=time.time()).cluster == ""  # expired
+    assert store.load("7" * 32, "home", record_view=False, now=time.time()).cluster == "cluster-2"

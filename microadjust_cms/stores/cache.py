@@ -7,6 +7,7 @@ clicks]). Read-modify-write is not atomic across processes; use the Redis store 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from django.core.cache import caches
@@ -85,15 +86,24 @@ class CacheProfileStore(ProfileStore):
         self.cache.delete(self.key(visitor_id, "p"))
 
     def set_clusters(self, assignments: Iterable[tuple[str, str]], *, run_id: int) -> int:
-        """``get_many`` then ``set_many`` per chunk (the entry is one value; its TTL restarts)."""
-        written = 0
+        """``get_many`` per chunk, then each entry written back with the TTL it had left: the
+        Django cache cannot set a value and keep its expiry, and restarting it every night would
+        keep a profile long past ``PROFILE_TTL`` after the visitor's last activity (the Redis
+        store keeps the TTL with ``EXPIRE NX``). What is left is counted from the last activity
+        the entry records; an entry without any gets the full TTL, as on Redis."""
+        written, ttl, now = 0, get_setting("PROFILE_TTL"), time.time()
         try:
             cache = self.cache
             for chunk in chunked(assignments, get_setting("CLUSTER_ASSIGN_CHUNK")):
                 keys = {self.key(visitor_id, "p"): slug for visitor_id, slug in chunk}
                 entries = cache.get_many(list(keys))
-                cache.set_many({key: {**entries.get(key, {}), "cluster": (slug, run_id)} for key, slug in keys.items()},
-                               timeout=get_setting("PROFILE_TTL"))
+                for key, slug in keys.items():
+                    entry = entries.get(key, {})
+                    state = entry.get("state") or {}
+                    last = max(float(state.get(name) or 0.0) for name in ("last_seen", "eng_at", "aff_at"))
+                    left = min(ttl, ttl - (now - last)) if last else ttl
+                    if left > 0:
+                        cache.set(key, {**entry, "cluster": (slug, run_id)}, timeout=left)
                 written += len(chunk)
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
