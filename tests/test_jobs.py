@@ -106,20 +106,26 @@ def test_a_run_is_skipped_while_another_holds_the_lock(lock_cache, standin):
 
 
 def test_the_redis_lock_expires_so_a_crashed_worker_frees_it(settings):
+    """A worker that dies holding the lock never releases it: the lock's expiry must, so the
+    next run can take it."""
+    import time
+
     from django_redis import get_redis_connection
 
     from .conftest import _redis_or_fail
 
     _redis_or_fail()
     settings.MICROADJUST_JOB_LOCK_CACHE = "redis"
-    settings.MICROADJUST_JOB_LOCK_TIMEOUT = 120
-    lock = job_lock("train", owner="1")
-    assert lock.acquire()
-    try:
-        ttl = get_redis_connection("redis").pttl(lock._lock.name)
-        assert 0 < ttl <= 120_000
-    finally:
-        lock.release()
+    settings.MICROADJUST_JOB_LOCK_TIMEOUT = 1
+    crashed = job_lock("train", owner="1")
+    assert crashed.acquire()  # and never released: the worker "crashed"
+    ttl = get_redis_connection("redis").pttl(crashed._lock.name)
+    assert 0 < ttl <= 1000
+    successor = job_lock("train", owner="2")
+    assert not successor.acquire()  # still held
+    time.sleep(1.2)
+    assert successor.acquire()  # expired: the next run goes ahead
+    successor.release()
 
 
 def test_progress_is_written_throttled_and_finally_complete(standin, settings):
