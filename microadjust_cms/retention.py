@@ -16,4 +16,9 @@ def purge_events(*, days: int | None = None, now: datetime | None = None) -> int
     keep_days = get_setting("EVENT_RETENTION_DAYS") if days is None else days
     cutoff = (now or timezone.now()) - timedelta(days=keep_days)
     deleted, _ = Event.objects.filter(occurred_at__lt=cutoff).delete()
+    # Exposures hold visitor ids too: the same retention applies (first exposure before the
+    # cutoff). Only events are counted in the result, as the command reports events.
+    from .experiments.models import Exposure
+
+    Exposure.objects.filter(first_exposed_at__lt=cutoff).delete()
     return deleted

@@ -274,6 +274,35 @@ def test_an_exposure_is_recorded_once_when_the_arms_content_renders(hero_page):
     assert not [q for q in queries.captured_queries if "microadjust_cms_exposure" in q["sql"]]
 
 
+def test_bots_and_head_requests_are_not_exposures(hero_page):
+    """As with page views: a crawler without the cookie would add a row per request."""
+    make_experiment()
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    for _ in range(3):
+        visitor_client().get("/hero/", HTTP_USER_AGENT=googlebot)
+    visitor_client().head("/hero/")
+    assert not Exposure.objects.exists()
+    visitor_client().get("/hero/")  # a browser still is one
+    assert Exposure.objects.count() == 1
+
+
+def test_exposures_follow_the_event_retention(hero_page, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from microadjust_cms.retention import purge_events
+
+    make_experiment()
+    old, recent = visitor_client(), visitor_client()
+    old.get("/hero/")
+    recent.get("/hero/")
+    Exposure.objects.filter(visitor_id=old.visitor_id).update(
+        first_exposed_at=timezone.now() - timedelta(days=200))
+    purge_events()  # default retention: 180 days
+    assert list(Exposure.objects.values_list("visitor_id", flat=True)) == [recent.visitor_id]
+
+
 def test_no_exposure_when_another_variant_wins(demo):
     make_experiment()
     publish("mobile-first", [text_block("hero", [

@@ -112,7 +112,9 @@ def after_response(visitor: Any) -> None:
             _cache().set(_visit_key(visitor.visitor_id), total, get_setting("VISIT_IDLE_SECONDS"))
         except Exception:
             logger.warning("Could not store the visit's adjustment count", exc_info=True)
-    if visitor.exposures:
+    # Bots and HEAD requests are not exposures (as they are not page views): a crawler without
+    # the cookie would add a row per request that can never convert.
+    if visitor.exposures and visitor.request.method == "GET" and visitor.signal("device") != "bot":
         write_exposures(visitor.visitor_id, visitor.exposures)
 
 
