@@ -144,6 +144,17 @@ class Decision(NamedTuple):
 _new = tuple.__new__
 
 
+def _qa_enrolled(value: Any, visitor: Any) -> bool:
+    """A QA tester (waffle's testing mode or a per-user flag rule) is enrolled in a bound
+    experiment even from the holdout: testers must see the arms. Asked only in the holdout."""
+    bindings = value.program().bindings
+    if not bindings:
+        return False
+    from .experiments.runtime import visitor_assignment
+
+    return any(getattr(visitor_assignment(visitor, slug), "qa", False) for slug in bindings)
+
+
 def decide(value: Any, visitor: Any, *, exclude: str | None = None,
            prefer: str | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
@@ -153,8 +164,8 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
     ``value`` is a PersonalizedBlock value: ``program()`` gives its compiled variant tests and
     ``variant_content(position)`` converts only the winner's content.
     """
-    if getattr(visitor, "in_holdout", False):  # the global holdout: defaults everywhere
-        return _new(Decision, ("default", value["default"], "holdout"))
+    if getattr(visitor, "in_holdout", False) and not _qa_enrolled(value, visitor):
+        return _new(Decision, ("default", value["default"], "holdout"))  # defaults everywhere
     if prefer == "default":
         return Decision("default", value["default"], "trigger")
     if prefer:

@@ -274,6 +274,19 @@ def test_an_exposure_is_recorded_once_when_the_arms_content_renders(hero_page):
     assert not [q for q in queries.captured_queries if "microadjust_cms_exposure" in q["sql"]]
 
 
+def test_a_qa_tester_in_the_holdout_still_sees_the_arms(hero_page, settings):
+    """The holdout gives defaults everywhere, except to testers waffle enrolls for QA."""
+    settings.MICROADJUST_EXPERIMENT_HOLDOUT = 0.9999  # practically everyone held out
+    experiment = make_experiment(percent=0)
+    set_flag(experiment, testing=True)
+    shown = set()
+    for _ in range(12):
+        client = visitor_client()
+        assert variants(client.get("/hero/"))["hero"] == "default"  # held out
+        shown.add(variants(client.get("/hero/", {f"dwft_{experiment.flag_name}": "1"}))["hero"])
+    assert shown - {"default"}, "QA testers in the holdout must see the arms' content"
+
+
 def test_bots_and_head_requests_are_not_exposures(hero_page):
     """As with page views: a crawler without the cookie would add a row per request."""
     make_experiment()
