@@ -240,6 +240,33 @@ def test_exclusion_groups_never_put_a_visitor_in_two_experiments():
     assert in_second / 4000 == pytest.approx(0.5, abs=0.04)
 
 
+def test_a_grown_share_moves_its_slice_rather_than_overlap_and_a_misfit_is_a_form_error():
+    from django.core.exceptions import ValidationError
+
+    group = ExclusionGroup.objects.create(name="checkout")
+    first = make_experiment("first", exclusion_group=group, group_share=30)
+    second = make_experiment("second", exclusion_group=group, group_share=30)
+    assert (first.group_offset, second.group_offset) == (0.0, 0.3)
+    first.group_share = 40  # [0, 0.4) would overlap second's [0.3, 0.6)
+    first.full_clean()
+    first.save()
+    assert first.group_offset == 0.6  # moved after the last slice taken
+    second.group_share = 10  # shrinks in place: [0.3, 0.4)
+    second.full_clean()
+    second.save()
+    assert second.group_offset == 0.3
+    slices = sorted([(e.group_offset, e.group_offset + e.group_share / 100)
+                     for e in Experiment.objects.filter(exclusion_group=group)])
+    assert all(a_end <= b_start + 1e-9 for (_a, a_end), (b_start, _b) in zip(slices, slices[1:], strict=False))
+    for visitor_id in ids(2000):
+        assert assign(visitor_for(visitor_id), "first") is None or assign(visitor_for(visitor_id), "second") is None
+    # 50 % is free, but in gaps of 30 % and 20 %: a 40 % share fits nowhere
+    third = Experiment(name="third", slug="third", exclusion_group=group, group_share=40,
+                       goal_type=Experiment.Goal.CONVERSION, goal_name="signup")
+    with pytest.raises(ValidationError, match="smaller gaps than 40"):
+        third.clean()
+
+
 # -- binding, exposures, caps ---------------------------------------------------------------
 
 def test_experiment_arm_chooses_the_variant_bound_to_the_arm(hero_page):

@@ -173,6 +173,9 @@ class Experiment(ClusterableModel):
             if taken + (self.group_share or 0) > 100:
                 errors["group_share"] = _("The group has %(free)s%% of its traffic left.") % {
                     "free": max(0, 100 - taken)}
+            elif self._group_slice() is None:
+                errors["group_share"] = _("The group's free traffic is split into smaller gaps than "
+                                          "%(share)s%%: choose a smaller share.") % {"share": self.group_share}
         if errors:
             raise ValidationError(errors)
 
@@ -188,23 +191,35 @@ class Experiment(ClusterableModel):
         super().save(*args, **kwargs)
 
     def _place_in_group(self) -> None:
-        """A slice after the last one taken in the group, fixed from then on (left as it was
-        while the experiment stays in the same group)."""
+        """The slice this experiment takes in its group (``_group_slice``)."""
         if not self.exclusion_group_id:
             self.group_offset = None
             return
+        start = self._group_slice()
+        if start is None:  # clean() refuses this; a save without it must not overlap either
+            raise ValidationError({"group_share": _("No free slice of the group fits this share.")})
+        self.group_offset = round(start, 6)
+
+    def _group_slice(self) -> float | None:
+        """Where the slice starts: where it was while it still fits without overlapping another
+        experiment's (a share that grew may no longer), else after the last slice taken, else
+        the first gap that fits; None when nothing fits. Slices never overlap, so no visitor is
+        in two experiments of one group."""
+        others = [((o or 0.0), (o or 0.0) + share / 100) for o, share in
+                  Experiment.objects.filter(exclusion_group_id=self.exclusion_group_id).exclude(pk=self.pk)
+                  .values_list("group_offset", "group_share")]
+        width = (self.group_share or 0) / 100
+
+        def fits(start: float) -> bool:
+            return start + width <= 1.0 + 1e-9 and all(
+                end <= start + 1e-9 or start + width <= begin + 1e-9 for begin, end in others)
+
         previous = (Experiment.objects.filter(pk=self.pk).values_list("exclusion_group_id", flat=True).first()
                     if self.pk else None)
-        if self.group_offset is not None and previous == self.exclusion_group_id:
-            return
-        others = Experiment.objects.filter(exclusion_group_id=self.exclusion_group_id).exclude(pk=self.pk)
-        ends = [(offset or 0.0) + share / 100 for offset, share in others.values_list("group_offset", "group_share")]
-        start = max(ends, default=0.0)
-        if start + self.group_share / 100 > 1.0 + 1e-9:  # slices freed by others: first gap that fits
-            taken = sorted(((o or 0.0), (o or 0.0) + s / 100)
-                           for o, s in others.values_list("group_offset", "group_share"))
-            start = _first_gap(taken, self.group_share / 100)
-        self.group_offset = round(start, 6)
+        kept = self.group_offset is not None and previous == self.exclusion_group_id
+        candidates = [self.group_offset] if kept else []
+        candidates += [max((end for _begin, end in others), default=0.0), _first_gap(sorted(others), width)]
+        return next((start for start in candidates if fits(start)), None)
 
     def is_live(self, now: Any = None) -> bool:
         now = now or timezone.now()
