@@ -6,6 +6,7 @@ statistics. Also the actions' permissions and transitions, the audit trail and b
 import csv
 import io
 import json
+import re
 import time
 from datetime import timedelta
 
@@ -338,6 +339,22 @@ def test_the_lifecycle_sets_times_and_the_waffle_flag(admin):
     action(admin, experiment, "finish")
     experiment.refresh_from_db()
     assert experiment.status == "finished" and experiment.ends_at and experiment.flag.everyone is False
+
+
+def test_an_edit_while_paused_keeps_all_the_traffic(admin):
+    """A paused 100 % experiment's form shows 100 (not 0), so saving it and resuming enrolls
+    everyone again."""
+    experiment = make()
+    action(admin, experiment, "start")
+    action(admin, experiment, "pause")
+    experiment.refresh_from_db()
+    edit = admin.get(f"{SNIPPETS}edit/{experiment.pk}/")
+    assert edit.status_code == 200
+    field = re.search(r'<input[^>]*name="traffic_percent"[^>]*>', edit.content.decode()).group(0)
+    assert 'value="100' in field
+    action(admin, experiment, "resume")
+    experiment.refresh_from_db()
+    assert experiment.flag.everyone is True
 
 
 def test_starting_keeps_the_traffic_percent():

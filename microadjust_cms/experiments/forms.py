@@ -49,8 +49,10 @@ class ExperimentForm(WagtailAdminModelForm):
         super().__init__(*args, **kwargs)
         flag = self.instance.flag if self.instance.pk else None
         if flag is not None:
+            # No percent means all the traffic (waffle's percent stops at 99.9), also while a
+            # pause holds ``everyone`` off: showing 0 there would save 0 and resume to nobody.
             self.fields["traffic_percent"].initial = (
-                Decimal(100) if flag.everyone else flag.percent if flag.percent is not None else Decimal(0))
+                Decimal(100) if flag.everyone or flag.percent is None else flag.percent)
 
     def live_arms(self) -> list[dict[str, Any]]:
         formset = self.formsets.get("arms")
