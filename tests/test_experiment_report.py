@@ -436,7 +436,10 @@ def test_the_audit_trail_records_creation_edits_with_a_diff_and_actions(admin):
     response = admin.post(f"{SNIPPETS}edit/{experiment.pk}/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     action(admin, experiment, "start")
-    entries = list(ModelLogEntry.objects.for_instance(experiment).order_by("timestamp", "pk"))
+    # Wagtail's own "wagtail.edit" entry comes with the diff entry (before or after it,
+    # depending on the Wagtail version); it is left out of the sequence checked here.
+    entries = [e for e in ModelLogEntry.objects.for_instance(experiment).order_by("timestamp", "pk")
+               if e.action != "wagtail.edit"]
     assert [e.action for e in entries] == ["wagtail.create", "microadjust_cms.experiment.edit",
                                            "microadjust_cms.experiment.start"]
     assert all(e.user.username == "admin" for e in entries)
