@@ -162,6 +162,20 @@ def test_waffle_user_and_group_rules_enroll_qa_users():
     assert assign(visitor_for("u3", user=other), "hero-test") is None
 
 
+def test_group_rules_read_the_users_groups_once_a_request(django_assert_num_queries):
+    user = User.objects.create_user("grouped")
+    group = Group.objects.create(name="qa")
+    user.groups.add(group)
+    for slug in ("first", "second"):
+        experiment = make_experiment(slug, percent=0)
+        Flag.objects.get(name=experiment.flag_name).groups.add(group)
+    experiment_cache.invalidate()
+    visitor = visitor_for("u9", user=user)
+    experiment_cache.get()  # warm, as on any render after the first
+    with django_assert_num_queries(1):  # one groups query for both flags
+        assert assign(visitor, "first").qa and assign(visitor, "second").qa
+
+
 def test_a_logged_in_user_gets_the_same_arm_on_two_devices(hero_page):
     make_experiment()
     shown = set()

@@ -206,9 +206,18 @@ def waffle_rule(request: Any, rules: FlagRules) -> bool | None:
         if (rules.authenticated or (rules.staff and user.is_staff) or (rules.superusers and user.is_superuser)
                 or user.pk in rules.user_ids):
             return True
-        if rules.group_ids and rules.group_ids.intersection(user.groups.values_list("pk", flat=True)):
+        if rules.group_ids and rules.group_ids.intersection(_group_ids(request, user)):
             return True
     return None
+
+
+def _group_ids(request: Any, user: Any) -> frozenset[int]:
+    """The user's groups, read once a request however many flags have group rules (only a
+    logged-in visitor of a page whose experiment's flag names groups pays this one query)."""
+    ids = getattr(request, "_microadjust_group_ids", None)
+    if ids is None:
+        ids = request._microadjust_group_ids = frozenset(user.groups.values_list("pk", flat=True))
+    return ids
 
 
 def assign(visitor: Any, slug: str) -> Assignment | None:
