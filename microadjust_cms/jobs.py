@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .conf import get_setting
 from .job_locks import JobLock, job_lock
+from .learning import Progress
 
 if TYPE_CHECKING:
     from .models import LearningJob
@@ -37,8 +38,6 @@ JOBS: dict[str, str] = {
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError, InterfaceError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 )
-
-Progress = Callable[[int, int], None]
 
 
 class UnknownJobKind(ValueError):

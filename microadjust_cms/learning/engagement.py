@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from ..conf import get_setting
 from ..stores import Profile
+from . import Progress
 from .features import content_types_of, feature_names, profile_features, visitor_features
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 CONTENT_TYPE_FEATURE = "block:content_type"
 POSITION_FEATURE = "block:position"
 TAG_FEATURE_PREFIX = "tag:"
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
