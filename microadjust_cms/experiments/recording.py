@@ -26,6 +26,7 @@ from django.db import DatabaseError
 
 from ..conf import get_setting
 from ..decisions import Decision
+from ..stores.base import visitor_key
 from .runtime import Assignment, visitor_assignment
 
 logger = logging.getLogger("microadjust_cms.experiments")
@@ -45,7 +46,9 @@ def _owner(visitor: Any, bindings: dict) -> tuple[Assignment, dict] | None:
 def settle(value: Any, visitor: Any, decision: Decision) -> Decision:
     """The decision after the frequency caps, noting the exposure it makes (module doc)."""
     bindings = value.program().bindings
-    if not bindings and decision[0] == "default":  # the usual default: nothing to settle
+    # The usual block: bound to no experiment, and either its default or no cap to count toward
+    # (caps are off by default): nothing to settle, nothing to count.
+    if not bindings and (decision[0] == "default" or _caps() == (None, None)):
         return decision
     owner = _owner(visitor, bindings) if bindings else None
     variant = decision[0]
@@ -69,7 +72,7 @@ def _cache() -> Any:
 
 
 def _visit_key(visitor_id: str) -> str:
-    return f"{get_setting('KEY_PREFIX')}:{{{visitor_id}}}:adjusted"
+    return visitor_key(visitor_id, "adjusted")
 
 
 def visit_adjustments_before(visitor: Any) -> int:
@@ -119,7 +122,7 @@ def after_response(visitor: Any) -> None:
 
 
 def _exposure_key(visitor_id: str, experiment_id: int) -> str:
-    return f"{get_setting('KEY_PREFIX')}:{{{visitor_id}}}:exposed:{experiment_id}"
+    return visitor_key(visitor_id, f"exposed:{experiment_id}")
 
 
 def write_exposures(visitor_id: str, exposures: list[tuple[int, int]]) -> int:

@@ -7,9 +7,9 @@ from functools import lru_cache
 from django.utils.module_loading import import_string
 
 from ..conf import get_setting
-from .base import Profile, ProfileStore, StoreUnavailable
+from .base import Profile, ProfileStore, StoreUnavailable, visitor_key
 
-__all__ = ["Profile", "ProfileStore", "StoreUnavailable", "get_profile_store"]
+__all__ = ["Profile", "ProfileStore", "StoreUnavailable", "get_profile_store", "visitor_key"]
 
 
 @lru_cache(maxsize=8)

@@ -66,12 +66,17 @@ class Profile:
         return profile
 
 
+def visitor_key(visitor_id: str, suffix: str) -> str:
+    """``<prefix>:{<visitor>}:<suffix>``: the braces keep one visitor's keys in one slot (Redis
+    Cluster). Every per-visitor key is built here: the stores' and the experiments' counters."""
+    return f"{get_setting('KEY_PREFIX')}:{{{visitor_id}}}:{suffix}"
+
+
 class ProfileStore:
     """Base class: one round trip per call, keys of one visitor hash-tagged together."""
 
     def key(self, visitor_id: str, suffix: str) -> str:
-        """``<prefix>:{<visitor>}:<suffix>``: the braces keep one visitor's keys in one slot."""
-        return f"{get_setting('KEY_PREFIX')}:{{{visitor_id}}}:{suffix}"
+        return visitor_key(visitor_id, suffix)
 
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
              now: float) -> Profile:
