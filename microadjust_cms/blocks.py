@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from django import forms
@@ -186,6 +188,10 @@ def wrap(block_id: str, variant: str, html: str, attributes: str = "") -> SafeSt
     return SafeString(_wrapper_start(block_id, variant, attributes) + inner + "</div>")
 
 
+#: What ``PersonalizedValue.triggers`` answers for a block without trigger settings.
+_NO_TRIGGERS: Mapping[str, Any] = MappingProxyType({})
+
+
 class _Pending:
     """Marks a child of a loaded value still in its stored form (kept in ``_stored``):
     rendering converts only the chosen content."""
@@ -320,13 +326,13 @@ class PersonalizedValue(blocks.StructValue):
         return decide(self, visitor, exclude=exclude, prefer=prefer)
 
     @property
-    def triggers(self) -> dict:
-        """The trigger settings as stored (read without converting the value); empty when none
-        were saved, the usual case."""
+    def triggers(self) -> Mapping[str, Any]:
+        """The trigger settings as stored (read without converting the value, and without a copy
+        per render: read only); empty when none were saved, the usual case."""
         triggers = dict.get(self, "triggers")
         if triggers is _PENDING:
-            triggers = self._stored.get("triggers")
-        return dict(triggers) if triggers else {}
+            return self._stored.get("triggers") or _NO_TRIGGERS
+        return dict(triggers) if triggers else _NO_TRIGGERS
 
     def wrapper_attributes(self) -> str:
         triggers = self.triggers

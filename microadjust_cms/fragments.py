@@ -10,6 +10,9 @@ A published page's blocks are found through ``fragment_cache`` (by live revision
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from wagtail.models import Page
@@ -28,7 +31,7 @@ def find_personalized_value(page: Page, block_id: str):
     return next((v for v in object_personalized_values(page) if v.block_id == block_id), None)
 
 
-def trigger_variant(triggers: dict, reason: str) -> str | None:
+def trigger_variant(triggers: Mapping[str, Any], reason: str) -> str | None:
     """The variant the block's trigger settings name for this reason, if any (else the best
     match excluding the current variant is shown)."""
     if reason == "abandon" and triggers.get("on_abandon") == "variant":
