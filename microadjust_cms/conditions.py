@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .signal_registry import SignalRegistry
@@ -148,6 +148,20 @@ def _validate_rule(
             return fail(f"{', '.join(map(str, bad))} is not one of the choices "
                         f"({', '.join(sorted(allowed)) or 'none defined'})")
     return None
+
+
+def rules_over(condition: Any, signal: str) -> Iterator[dict]:
+    """Every rule (leaf) of ``condition`` about ``signal``, at any depth, ``not`` groups
+    included: what a condition refers to (segments it names, experiment arms it binds)."""
+    if isinstance(condition, dict):
+        if condition.get("signal") == signal:
+            yield condition
+            return
+        for child in condition.values():
+            yield from rules_over(child, signal)
+    elif isinstance(condition, list):
+        for child in condition:
+            yield from rules_over(child, signal)
 
 
 def validate_condition(

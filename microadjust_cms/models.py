@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 
-from .conditions import ConditionError, is_empty, validate_condition
+from .conditions import ConditionError, is_empty, rules_over, validate_condition
 
 #: The most clusters an editor may fix (more would not read as segments any more).
 MAX_FIXED_K = 30
@@ -21,20 +21,10 @@ MAX_FIXED_K = 30
 
 def referenced_segments(condition: object) -> set[str]:
     """Slugs a condition refers to through the ``segment`` signal."""
-    found: set[str] = set()
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if node.get("signal") == "segment":
-                value = node.get("value")
-                found.update(value if isinstance(value, list) else [value])
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(condition)
+    found: set[object] = set()
+    for rule in rules_over(condition, "segment"):
+        value = rule.get("value")
+        found.update(value if isinstance(value, list) else [value])
     return {s for s in found if isinstance(s, str)}
 
 

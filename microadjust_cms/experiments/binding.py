@@ -9,31 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..conditions import rules_over
+
 SIGNAL = "experiment_arm"
 
 #: slug → arm name → names of the variants bound to that arm.
 Bindings = dict[str, dict[str, frozenset[str]]]
 
 
-def _leaves(condition: Any):
-    if isinstance(condition, dict):
-        if condition.get("signal") == SIGNAL:
-            yield condition
-            return
-        for child in condition.values():
-            yield from _leaves(child)
-    elif isinstance(condition, list):
-        for child in condition:
-            yield from _leaves(child)
-
-
 def bound_arms(condition: Any) -> dict[str, set[str]]:
     """slug → arm names the condition requires (``eq`` and ``in`` leaves; a ``not`` around one
     is not a binding and is ignored)."""
     found: dict[str, set[str]] = {}
-    if not condition or SIGNAL not in repr(condition):
+    if not condition:
         return found
-    for leaf in _leaves(_without_negations(condition)):
+    for leaf in rules_over(_without_negations(condition), SIGNAL):
         slug, op, value = leaf.get("param"), leaf.get("op"), leaf.get("value")
         if not isinstance(slug, str) or not slug:
             continue
