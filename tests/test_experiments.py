@@ -357,14 +357,32 @@ def test_exposures_follow_the_event_retention(hero_page, settings):
     assert list(Exposure.objects.values_list("visitor_id", flat=True)) == [recent.visitor_id]
 
 
-def test_no_exposure_when_another_variant_wins(demo):
-    make_experiment()
-    publish("mobile-first", [text_block("hero", [
-        {"name": "desktop", "condition": {"signal": "device", "op": "eq", "value": "desktop"},
-         "content": "<p>Desktop</p>"}, arm_variant("hero-test", "B"), arm_variant("hero-test", "C")])])
-    for _ in range(5):
-        assert variants(visitor_client().get("/mobile-first/", HTTP_USER_AGENT=DESKTOP_UA))["hero"] == "desktop"
-    assert not Exposure.objects.exists()
+@pytest.mark.parametrize("blocks", [
+    # A variant of another rule matches first for every desktop visitor ...
+    [{"name": "desktop", "condition": {"signal": "device", "op": "eq", "value": "desktop"},
+      "content": "<p>Desktop</p>"}, arm_variant("hero-test", "B"), arm_variant("hero-test", "C")],
+    # ... or arm B's variant carries an extra condition no desktop visitor meets.
+    [{"name": "arm-B", "condition": {"all": [arm_variant("hero-test", "B")["condition"],
+                                             {"signal": "device", "op": "eq", "value": "mobile"}]},
+      "content": "<p>B on phones</p>"}, arm_variant("hero-test", "C")],
+], ids=["another-variant-first", "arm-with-extra-condition"])
+def test_every_arm_is_exposed_when_the_block_renders_whichever_variant_shows(demo, blocks):
+    """Intention to treat: counting only the visitors who saw their own arm's content would
+    leave the control (or B) short of exposures, bias the report and fail the SRM check."""
+    from microadjust_cms.experiments import stats
+
+    experiment = make_experiment(arms=(("control", 1, True), ("B", 1, False), ("C", 1, False)))
+    publish("mixed", [text_block("hero", blocks)])
+    expected = {}
+    for _ in range(90):
+        client = visitor_client()
+        client.get("/mixed/", HTTP_USER_AGENT=DESKTOP_UA)
+        expected[client.visitor_id] = assign(visitor_for(client.visitor_id), "hero-test").arm
+    recorded = dict(Exposure.objects.filter(experiment=experiment).values_list("visitor_id", "arm__name"))
+    assert recorded == expected
+    counts = [list(recorded.values()).count(arm) for arm in ("control", "B", "C")]
+    assert min(counts) > 0
+    assert not stats.sample_ratio_mismatch(counts, [1, 1, 1]).is_mismatch
 
 
 def test_the_fragment_api_records_exposures(hero_page):

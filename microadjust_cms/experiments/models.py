@@ -257,8 +257,9 @@ class Arm(Orderable):
 
 
 class Exposure(models.Model):
-    """A visitor saw an arm's content (not merely was assigned to it): one row per visitor and
-    experiment, the first time. Written after the response is built (``exposures.write``)."""
+    """A block bound to the experiment rendered for an enrolled visitor (not merely were they
+    assigned; ``recording`` says why whichever variant showed): one row per visitor and
+    experiment, the first time. Written after the response is built (``recording``)."""
 
     visitor_id = models.CharField(max_length=40)
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")

@@ -9,11 +9,14 @@ show their default (reason "capped", not counted). Triggers (the fragment API) c
 count toward the visit's cap like any adjustment. When a block is bound to several experiments,
 the one with the highest priority in which the visitor is enrolled owns the block.
 
-An exposure is recorded when the content of the visitor's arm renders: the variant bound to the
-arm was chosen, or, for an arm no variant of the block is bound to (the control, usually), the
-block's default. Exposures collect on the visitor and are written after the response is built
-(``after_response``): one bulk ``INSERT ... ON CONFLICT DO NOTHING``, skipped for experiments the
-cache remembers as stored for this visitor.
+An exposure is recorded when a block bound to the experiment renders for an enrolled visitor,
+whichever of its variants shows: the same moment for every arm, so the arms stay comparable. An
+arm variant with an extra condition, or one an earlier variant wins over, still counts its
+visitors in their arm (intention to treat: the effect is diluted, never biased). Counting only
+the visitors who saw their arm's own content would expose the arms unevenly, bias the report and
+set off the sample ratio check. Exposures collect on the visitor and are written after the
+response is built (``after_response``): one bulk ``INSERT ... ON CONFLICT DO NOTHING``, skipped
+for experiments the cache remembers as stored for this visitor.
 """
 
 from __future__ import annotations
@@ -59,11 +62,8 @@ def settle(value: Any, visitor: Any, decision: Decision) -> Decision:
         else:
             decision = _new(Decision, ("default", value["default"], "capped"))
             variant = "default"
-    if owner is not None:
-        assignment, arms = owner
-        shown = arms.get(assignment.arm) or frozenset(("default",))
-        if variant in shown and not assignment.qa:
-            visitor.exposures.append((assignment.experiment_id, assignment.arm_id))
+    if owner is not None and not owner[0].qa:
+        visitor.exposures.append((owner[0].experiment_id, owner[0].arm_id))
     return decision
 
 
