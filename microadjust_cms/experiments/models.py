@@ -263,7 +263,9 @@ class Exposure(models.Model):
 
     visitor_id = models.CharField(max_length=40)
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")
-    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="exposures")
+    #: RESTRICT, not CASCADE: an arm with exposures cannot be deleted on its own (its data would
+    #: vanish from the report); deleting the whole experiment still deletes both.
+    arm = models.ForeignKey(Arm, on_delete=models.RESTRICT, related_name="exposures")
     first_exposed_at = models.DateTimeField(default=timezone.now)
 
     objects = ExposureQuerySet.as_manager()
