@@ -22,3 +22,19 @@ def visitor_client(**defaults) -> Client:
     client.visitor_id = uuid.uuid4().hex
     client.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(client.visitor_id)
     return client
+
+
+def stored_event(at=None, **fields):
+    """An event the server received at ``at`` (its ``occurred_at`` too unless given): the
+    experiment report measures on the server's clock (``received_at``), which the model sets
+    itself on creation."""
+    from django.utils import timezone
+
+    from microadjust_cms.models import Event
+
+    at = at or timezone.now()
+    fields.setdefault("occurred_at", at)
+    event = Event.objects.create(**fields)
+    Event.objects.filter(pk=event.pk).update(received_at=at)
+    event.received_at = at
+    return event

@@ -23,7 +23,7 @@ from microadjust_cms.experiments.report import arm_counts, build_report, daily_s
 from microadjust_cms.experiments.runtime import assign, experiment_cache
 from microadjust_cms.models import Event
 
-from .helpers import variants, visitor_client
+from .helpers import stored_event, variants, visitor_client
 from .test_experiments import ADD_URL, experiment_post, ids, visitor_for
 
 pytestmark = pytest.mark.django_db
@@ -204,11 +204,28 @@ def test_conversions_count_once_per_visitor_and_only_after_the_first_exposure():
     expose(experiment, "control", "b", now - timedelta(hours=2))
     expose(experiment, "B", "c", now - timedelta(hours=2))
     for visitor, offset in [("a", 1), ("a", 0.5), ("b", 3), ("c", 1)]:  # a twice; b before exposure
-        Event.objects.create(visitor_id=visitor, type="conversion", name="signup",
-                             occurred_at=now - timedelta(hours=offset))
-    Event.objects.create(visitor_id="c", type="conversion", name="other", occurred_at=now)
+        stored_event(now - timedelta(hours=offset), visitor_id=visitor, type="conversion", name="signup")
+    stored_event(now, visitor_id="c", type="conversion", name="other")
     counts = {c.name: (c.exposures, c.conversions) for c in arm_counts(experiment)}
     assert counts == {"control": (2, 1), "B": (1, 1), "C": (0, 0)}
+
+
+def test_conversions_are_timed_on_the_servers_clock_and_stop_at_the_experiments_end():
+    """A browser clock hours behind (or ahead) neither hides nor invents a conversion; what the
+    server receives after the end does not count, for conversions nor for dwell."""
+    now = timezone.now()
+    experiment = make(goal_type="dwell", goal_name="hero", goal_threshold=1, ends_at=now - timedelta(hours=1))
+    for visitor in ("slow-clock", "fast-clock", "after-end", "before-exposure"):
+        expose(experiment, "control", visitor, now - timedelta(hours=3))
+    received_in_time = now - timedelta(hours=2)
+    stored_event(received_in_time, occurred_at=now - timedelta(hours=9), visitor_id="slow-clock",
+                 type="dwell", block_id="hero", value=4000)
+    stored_event(now - timedelta(hours=4), occurred_at=now - timedelta(hours=2), visitor_id="fast-clock",
+                 type="dwell", block_id="hero", value=4000)  # received before the exposure
+    stored_event(now - timedelta(minutes=30), occurred_at=received_in_time, visitor_id="after-end",
+                 type="dwell", block_id="hero", value=4000)
+    control = arm_counts(experiment)[0]
+    assert (control.exposures, control.conversions, control.dwell_total) == (4, 1, 4.0)
 
 
 @pytest.mark.parametrize(("goal", "reached", "missed"), [
@@ -245,8 +262,8 @@ def test_dwell_is_the_continuous_metric_and_matches_welch_on_the_raw_values():
                                          occurred_at=now)
             Event.objects.create(visitor_id=visitor, type="dwell", block_id="elsewhere", value=99000,
                                  occurred_at=now)
-            Event.objects.create(visitor_id=visitor, type="dwell", block_id="hero", value=50000,
-                                 occurred_at=now - timedelta(hours=2))  # before the exposure
+            stored_event(now - timedelta(hours=2), visitor_id=visitor, type="dwell", block_id="hero",
+                         value=50000)  # before the exposure
     report = build_report(experiment, "continuous")
     expected = stats.welch_t_test_arrays(values["control"], values["B"])
     row = report.analysis.arms[1]

@@ -15,7 +15,7 @@ from microadjust_cms.experiments.models import Arm, ExclusionGroup, Experiment, 
 from microadjust_cms.experiments.runtime import assign, experiment_cache
 
 from .conftest import DESKTOP_UA
-from .helpers import variants, visitor_client
+from .helpers import stored_event, variants, visitor_client
 
 pytestmark = pytest.mark.django_db
 
@@ -407,8 +407,8 @@ def test_the_goal_query_counts_conversions_after_first_exposure(hero_page):
         client.get("/hero/")
     now = timezone.now()
     Event.objects.create(visitor_id=clients[0].visitor_id, type="conversion", name="signup", occurred_at=now)
-    Event.objects.create(visitor_id=clients[1].visitor_id, type="conversion", name="signup",
-                         occurred_at=now - timedelta(days=1))  # before the exposure: not counted
+    stored_event(now - timedelta(days=1), visitor_id=clients[1].visitor_id, type="conversion",
+                 name="signup")  # received before the exposure: not counted
     rows = (Exposure.objects.with_goal(experiment).values("arm__name")
             .annotate(exposures=Count("id"), conversions=Count("id", filter=Q(reached=True))))
     assert sum(r["exposures"] for r in rows) == 6

@@ -3,8 +3,9 @@
 Designed for a report made of a few aggregate queries: exposures per arm are
 ``Exposure.objects.filter(experiment=e).values("arm")`` counts (one row per visitor and
 experiment), conversions after first exposure are ``Exposure.objects.with_goal(e)`` (an
-``EXISTS`` over the event table on ``(visitor_id, occurred_at)``, indexed), and the metric over
-time groups either by ``first_exposed_at`` truncated to a day.
+``EXISTS`` over the event table, found by the ``visitor_id`` index, within
+``Experiment.measured_window``), and the metric over time groups by ``first_exposed_at``
+truncated to a day.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ExposureQuerySet(models.QuerySet):
         from ..models import Event
 
         goal = Event.objects.filter(experiment.goal_q(), visitor_id=OuterRef("visitor_id"),
-                                    occurred_at__gte=OuterRef("first_exposed_at"))
+                                    **experiment.measured_window())
         return self.filter(experiment=experiment).annotate(reached=Exists(goal))
 
 
@@ -156,6 +157,15 @@ class Experiment(ClusterableModel):
         if self.goal_type == self.Goal.DWELL:
             return Q(type="dwell", block_id=self.goal_name, value__gte=(self.goal_threshold or 0) * 1000)
         return Q(type="scroll", value__gte=self.goal_threshold or 0)
+
+    def measured_window(self) -> dict[str, Any]:
+        """Filter arguments for the events (a subquery over exposures) that count for a visitor:
+        received from their first exposure until the experiment's end. Both sides are the
+        server's clock (``Event.received_at``; the browser's ``occurred_at`` may be hours off)."""
+        window: dict[str, Any] = {"received_at__gte": OuterRef("first_exposed_at")}
+        if self.ends_at is not None:
+            window["received_at__lt"] = self.ends_at
+        return window
 
     def clean(self) -> None:
         errors: dict[str, Any] = {}

@@ -3,9 +3,10 @@
 Plain functions over querysets (no request, no admin code), so the report page, its CSV
 export and the tests read the same numbers. Counts are per visitor: ``Exposure`` holds one row
 per visitor and experiment, and a visitor "converts" when any goal event of theirs
-(``Experiment.goal_q``) happened at or after their first exposure (``Exposure.with_goal``).
-The continuous metric is the visitor's dwell after their first exposure, in seconds (on the
-goal's block for click and dwell goals, on every block otherwise), compared with Welch's test.
+(``Experiment.goal_q``) reached the server from their first exposure until the experiment's end
+(``Experiment.measured_window``, ``Exposure.with_goal``). The continuous metric is the visitor's
+dwell in that window, in seconds (on the goal's block for click and dwell goals, on every block
+otherwise), compared with Welch's test.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def _annotated_exposures(experiment: Experiment):
     from ..models import Event
 
     dwell = (Event.objects.filter(_dwell_filter(experiment), visitor_id=OuterRef("visitor_id"),
-                                  occurred_at__gte=OuterRef("first_exposed_at"))
+                                  **experiment.measured_window())
              .order_by().values("visitor_id").annotate(total=Sum("value")).values("total")[:1])
     return Exposure.objects.with_goal(experiment).annotate(
         dwell=Coalesce(Subquery(dwell, output_field=FloatField()), Value(0.0), output_field=FloatField()))
