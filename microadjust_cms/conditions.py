@@ -140,7 +140,7 @@ def _validate_rule(
             return fail(f"value must be {TYPE_WORDS[signal.type]}")
     if op == "between" and items[0] > items[1]:
         return fail("low must not be greater than high")
-    choices = signal.get_choices() if check_choices else None
+    choices = signal.get_choices(param if isinstance(param, str) else None) if check_choices else None
     if choices is not None and op in ("eq", "ne", "in", "not_in", "contains"):
         allowed = {str(c[0]) for c in choices}
         bad = [i for i in items if str(i) not in allowed]

@@ -51,6 +51,10 @@ class Signal:
     #: The parameter's known values (or a callable returning them), offered by the editor and
     #: checked when an editor saves (``predicted_engagement`` takes a content type).
     param_choices: Choices | Callable[[], Choices] | None = None
+    #: Value choices that depend on the parameter (``experiment_arm``: each experiment's own
+    #: arms): a callable returning parameter → choices. Overrides ``choices`` when a rule names
+    #: its parameter, so neither the editor nor validation offers another experiment's arm.
+    choices_by_param: Callable[[], dict[str, Choices]] | None = None
 
     def __post_init__(self) -> None:
         if self.type not in TYPE_OPERATORS:
@@ -64,7 +68,11 @@ class Signal:
     def takes_param(self) -> bool:
         return bool(self.param_label)
 
-    def get_choices(self) -> list[tuple[str, str]] | None:
+    def get_choices(self, param: str | None = None) -> list[tuple[str, str]] | None:
+        """The value choices; for a signal with ``choices_by_param`` and a ``param``, that
+        parameter's own (none for an unknown parameter)."""
+        if self.choices_by_param is not None and param:
+            return list(self.choices_by_param().get(param, ()))
         choices = self.choices() if callable(self.choices) else self.choices
         return list(choices) if choices is not None else None
 
@@ -84,6 +92,8 @@ class Signal:
             "param": str(self.param_label) or None,
             "param_default": "this" if self.param_is_block else None,
             "param_choices": self.get_param_choices(),
+            "choices_by_param": ({param: list(choices) for param, choices in self.choices_by_param().items()}
+                                 if self.choices_by_param is not None else None),
         }
 
 

@@ -527,3 +527,32 @@ def test_bad_experiment_input_is_a_form_error(arms, fields, message):
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Experiment.objects.exists()
+
+
+# -- the experiment_arm rule in the condition editor ----------------------------------------
+
+def test_an_arm_rule_offers_and_accepts_only_the_chosen_experiments_arms():
+    from microadjust_cms.conditions import ConditionError, validate_condition
+    from microadjust_cms.signal_registry import registry
+
+    make_experiment("hero-test")
+    make_experiment("other-test", arms=(("off", 1, True), ("Z", 1, False)))
+    described = registry.get("experiment_arm").describe()
+    assert described["choices_by_param"] == {
+        "hero-test": [("control", "control (control)"), ("B", "B"), ("C", "C")],
+        "other-test": [("off", "off (control)"), ("Z", "Z")]}
+    validate_condition({"signal": "experiment_arm", "param": "hero-test", "op": "eq", "value": "B"})
+    with pytest.raises(ConditionError, match="Z is not one of the choices"):
+        validate_condition({"signal": "experiment_arm", "param": "hero-test", "op": "eq", "value": "Z"})
+    with pytest.raises(ConditionError, match="not one of the Experiment"):
+        validate_condition({"signal": "experiment_arm", "param": "no-such-test", "op": "eq", "value": "B"})
+
+
+def test_a_page_bound_to_a_finished_experiment_stays_savable():
+    from microadjust_cms.conditions import validate_condition
+    from microadjust_cms.signal_registry import registry
+
+    experiment = make_experiment()
+    Experiment.objects.filter(pk=experiment.pk).update(status="finished")
+    validate_condition({"signal": "experiment_arm", "param": "hero-test", "op": "eq", "value": "B"})
+    assert ("hero-test", "hero-test (finished)") in registry.get("experiment_arm").get_param_choices()

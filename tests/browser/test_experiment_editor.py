@@ -128,14 +128,18 @@ def bind_variant_to_arm(page: Page, prefix: str, index: int, arm: str) -> None:
     editor = page.locator(".ma-condition").filter(has=page.locator(f"textarea#{variant}-condition"))
     rule = add_rule(root_group(editor))
     rule.locator(".ma-rule__signal").select_option(label="Experiment arm")
+    # The experiment is picked from a list of the experiments, and the arms offered are the
+    # chosen experiment's own (not the other experiment's "Z").
     param = rule.locator(".ma-rule__param")
-    expect(param).to_have_attribute("placeholder", "Experiment (slug)")
-    # The parameter field suggests the experiments by slug; the arms are a select.
-    list_id = param.get_attribute("list")
-    assert list_id and rule.locator(f"datalist#{list_id} option[value='{SLUG}']").count() == 1
-    param.fill(SLUG)
+    expect(param).to_have_attribute("aria-label", "Experiment (slug)")
+    expect(param.locator(f"option[value='{SLUG}']")).to_have_count(1)
+    expect(param.locator("option[value='other-test']")).to_have_count(1)
+    param.select_option(SLUG)
     rule.locator(".ma-rule__op").select_option(label="is")
-    rule.locator(".ma-rule__value").select_option(label=arm)
+    value = rule.locator(".ma-rule__value")
+    offered = [v for v in value.locator("option").evaluate_all("options => options.map(o => o.value)") if v]
+    assert offered == ["control", "B", "C"]
+    value.select_option(arm)
     assert stored_json(editor) == {"all": [{"signal": "experiment_arm", "op": "eq", "value": arm,
                                            "param": SLUG}]}
 
@@ -193,6 +197,8 @@ def test_editor_runs_a_three_arm_experiment_on_a_demo_block(admin_page: Page, ho
     start_experiment(page, experiment)
 
     # 2. Bind the demo card's new variants to arms B and C in the condition editor; publish.
+    other = Experiment.objects.create(name="Other test", slug="other-test", goal_name="x")
+    other.arms.create(name="Z", weight=1, is_control=True)
     bind_home_page(page, home)
     home = HomePage.objects.get(pk=home.pk)
     (card,) = [child for child in home.body if child.block_type == "personalized_card"

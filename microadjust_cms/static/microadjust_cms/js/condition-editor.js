@@ -145,6 +145,13 @@
   // -- values -----------------------------------------------------------------------------------
 
   const hasChoices = (signal) => Array.isArray(signal.choices);
+
+  /** The signal as a rule with this parameter sees it: its choices are the parameter's own
+   *  when they depend on it (an experiment's arms), none for an unknown parameter. */
+  function forParam(signal, param) {
+    if (!signal || !signal.choices_by_param || !param) return signal;
+    return { ...signal, choices: signal.choices_by_param[param] || [] };
+  }
   const isNumeric = (signal) => signal.type === 'integer' || signal.type === 'number';
 
   function fitsSignal(signal, value) {
@@ -405,7 +412,7 @@
 
       renderRule(rule, parent) {
         const { signals, list, operators } = this.catalogue;
-        const signal = signals.get(rule.signal);
+        const signal = forParam(signals.get(rule.signal), rule.param);
         const row = el('div', { className: 'ma-rule' });
         const rerender = (focusClass) => {
           const fresh = this.renderRule(rule, parent);
@@ -419,13 +426,14 @@
         const signalSelect = select('ma-rule__signal', 'Signal', signalOptions, rule.signal);
         if (signal && signal.help) signalSelect.title = signal.help;
         signalSelect.addEventListener('change', () => {
-          const next = signals.get(signalSelect.value);
-          if (!next) return;
-          rule.signal = next.name;
-          if (!next.operators.includes(rule.op)) [rule.op] = next.operators;
-          rule.value = fitValue(next, rule.op, rule.value);
-          if (!next.param) rule.param = '';
-          else if (!rule.param && next.param_default) rule.param = next.param_default;
+          const chosen = signals.get(signalSelect.value);
+          if (!chosen) return;
+          rule.signal = chosen.name;
+          if (!chosen.operators.includes(rule.op)) [rule.op] = chosen.operators;
+          if (!chosen.param) rule.param = '';
+          else if (!rule.param && chosen.param_default) rule.param = chosen.param_default;
+          else if (chosen.param_choices && !chosen.param_choices.some(([v]) => v === rule.param)) rule.param = '';
+          rule.value = fitValue(forParam(chosen, rule.param), rule.op, rule.value);
           this.write();
           rerender('.ma-rule__signal');
         });
@@ -433,24 +441,34 @@
 
         if (signal ? signal.param : rule.param) {
           const label = (signal && signal.param) || 'Parameter';
-          const param = el('input', {
-            type: 'text',
-            className: 'ma-rule__param',
-            'aria-label': label,
-            placeholder: label,
-            value: rule.param,
-          });
-          param.addEventListener('input', () => {
-            rule.param = param.value.trim();
-            this.write();
-          });
-          row.append(param);
-          if (signal && signal.param_choices) {  // known values, e.g. content types
-            const listId = `ma-param-choices-${signal.name}`;
-            param.setAttribute('list', listId);
-            row.append(el('datalist', {id: listId}, signal.param_choices.map(
-              ([value, label]) => el('option', {value, label}))));
+          let param;
+          if (signal && signal.param_choices) {  // known values only (checked on save): a list
+            const options = [['', signal.param_choices.length ? `${label}…` : `No ${label.toLowerCase()} yet`]];
+            signal.param_choices.forEach(([value, text]) => options.push([String(value), text]));
+            if (rule.param && !signal.param_choices.some(([v]) => String(v) === rule.param)) {
+              options.push([rule.param, `${rule.param} (not a choice)`]);
+            }
+            param = select('ma-rule__param', label, options, rule.param || '');
+            param.addEventListener('change', () => {
+              rule.param = param.value;
+              rule.value = fitValue(forParam(signals.get(rule.signal), rule.param), rule.op, rule.value);
+              this.write();
+              rerender('.ma-rule__param');
+            });
+          } else {
+            param = el('input', {
+              type: 'text',
+              className: 'ma-rule__param',
+              'aria-label': label,
+              placeholder: label,
+              value: rule.param,
+            });
+            param.addEventListener('input', () => {
+              rule.param = param.value.trim();
+              this.write();
+            });
           }
+          row.append(param);
         }
 
         const allowed = signal ? signal.operators : Object.keys(operators);
