@@ -485,7 +485,9 @@ def test_the_sample_size_endpoint_is_the_stats_function(admin):
                                    {"baseline": "0.05", "mde": "0.1", "power": "nan"}])
 def test_bad_sample_size_input_is_400(admin, query):
     response = admin.get("/admin/microadjust/experiments/sample-size.json", query)
-    assert response.status_code == 400 and response.json()["error"]
+    assert response.status_code == 400 and response.json()["error"] == "bad_request"
+    assert response.json()["detail"] and all(response.json()["detail"])
+    assert "no-store" in response["Cache-Control"]
 
 
 def test_the_create_form_has_the_calculator_and_the_method(admin):

@@ -16,6 +16,7 @@ from wagtail.admin import messages
 from wagtail.admin.auth import permission_denied
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from ..responses import problem
 from . import lifecycle, stats
 from .chart import line_chart
 from .models import Experiment
@@ -178,16 +179,17 @@ def experiment_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
 
 @require_GET
 def sample_size(request: HttpRequest) -> JsonResponse:
-    """``?baseline=0.1&mde=0.1&power=0.8&arms=3[&alpha=0.05&relative=1]``: visitors per arm, or 400."""
+    """``?baseline=0.1&mde=0.1&power=0.8&arms=3[&alpha=0.05&relative=1]``: visitors per arm, or
+    the package's usual problem body (``error`` code, ``detail`` lines) with a 400 or 403."""
     if not can_view(request.user):
-        return JsonResponse({"error": _("You do not have permission to plan experiments.")}, status=403)
+        return problem(403, "forbidden", _("You do not have permission to plan experiments."))
     try:
         result = stats.sample_size_per_arm(
             float(request.GET.get("baseline", "")), float(request.GET.get("mde", "")),
             power=float(request.GET.get("power", "0.8")), alpha=float(request.GET.get("alpha", "0.05")),
             relative=request.GET.get("relative", "1") not in ("0", "false"), arms=int(request.GET.get("arms", "2")))
     except (TypeError, ValueError) as exc:
-        return JsonResponse({"error": str(exc) or _("Give baseline, mde and power as numbers.")}, status=400)
+        return problem(400, "bad_request", str(exc) or _("Give baseline, mde and power as numbers."))
     return JsonResponse({"per_arm": result.per_arm, "total": result.total, "baseline_rate": result.baseline_rate,
                          "variant_rate": result.variant_rate, "alpha_per_comparison": result.alpha_per_comparison,
                          "power": result.power})
