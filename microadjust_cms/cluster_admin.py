@@ -16,43 +16,15 @@ from wagtail.admin.forms import WagtailAdminModelForm
 from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.views.generic import InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
-from wagtail.permission_policies import ModelPermissionPolicy
-
-try:
-    from wagtail.permissions import register_permission_policy
-except ImportError:  # Wagtail 7: a viewset's ``permission_policy`` attribute
-    register_permission_policy = None
 
 from .admin_menu import MENU_HOOK
+from .admin_permissions import VIEWSETS_NEED_POLICY, limited_policy
 from .learning.cluster_runs import run_features
 from .models import Cluster, ClusterRun
 
-
-class _RunsMakeThese(ModelPermissionPolicy):
-    """Runs create (and retire) clusters and runs; editors may only look, or edit ``allowed``."""
-
-    def __init__(self, model: Any, allowed: tuple[str, ...]) -> None:
-        super().__init__(model)
-        self.allowed = allowed
-
-    def user_has_permission(self, user: Any, action: str) -> bool:
-        return action in self.allowed and super().user_has_permission(user, action)
-
-    def user_has_any_permission(self, user: Any, actions: Any) -> bool:
-        return any(self.user_has_permission(user, action) for action in actions)
-
-    def user_has_permission_for_instance(self, user: Any, action: str, instance: Any) -> bool:
-        return self.user_has_permission(user, action)
-
-    def user_has_any_permission_for_instance(self, user: Any, actions: Any, instance: Any) -> bool:
-        return self.user_has_any_permission(user, actions)
-
-
-CLUSTER_POLICY = _RunsMakeThese(Cluster, ("change", "view"))
-RUN_POLICY = _RunsMakeThese(ClusterRun, ("view",))
-if register_permission_policy is not None:
-    register_permission_policy(Cluster, CLUSTER_POLICY, exact_class=True)
-    register_permission_policy(ClusterRun, RUN_POLICY, exact_class=True)
+# Runs create (and retire) clusters and runs; editors may only look, or edit a cluster's name.
+CLUSTER_POLICY = limited_policy(Cluster, ("change", "view"))
+RUN_POLICY = limited_policy(ClusterRun, ("view",))
 
 
 class ClusterForm(WagtailAdminModelForm):
@@ -97,7 +69,7 @@ class ClusterViewSet(ModelViewSet):
     list_filter = ["active"]
     search_fields = ["name", "slug", "description"]
     copy_view_enabled = False
-    if register_permission_policy is None:
+    if VIEWSETS_NEED_POLICY:
         permission_policy = CLUSTER_POLICY
 
     def get_form_class(self, for_update: bool = False) -> type[forms.ModelForm]:
@@ -145,7 +117,7 @@ class ClusterRunViewSet(ModelViewSet):
     inspect_view_class = ClusterRunInspectView
     copy_view_enabled = False
     form_fields: list[str] = []
-    if register_permission_policy is None:
+    if VIEWSETS_NEED_POLICY:
         permission_policy = RUN_POLICY
 
 

@@ -7,25 +7,13 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.viewsets.model import ModelViewSet
-from wagtail.permission_policies import ModelPermissionPolicy
 
 from .admin_menu import MENU_HOOK
+from .admin_permissions import VIEWSETS_NEED_POLICY, limited_policy
 from .models import EngagementModel
 
-try:
-    from wagtail.permissions import register_permission_policy
-except ImportError:  # pragma: no cover - Wagtail 7
-    register_permission_policy = None
-
-
-class ViewOnlyPermissionPolicy(ModelPermissionPolicy):
-    """Who may view engagement models may only view them."""
-
-    def user_has_permission(self, user, action):
-        return action in ("view", "inspect") and super().user_has_permission(user, "view")
-
-    def user_has_any_permission(self, user, actions):
-        return any(self.user_has_permission(user, action) for action in actions)
+#: Who may view engagement models may only view them.
+POLICY = limited_policy(EngagementModel, ("view", "inspect"))
 
 
 class FigureColumn(Column):
@@ -59,10 +47,8 @@ class EngagementModelViewSet(ModelViewSet):
     ]
     list_filter = ["active"]
 
-    if register_permission_policy is None:  # Wagtail before the policy registry
-        @property
-        def permission_policy(self):
-            return ViewOnlyPermissionPolicy(self.model)
+    if VIEWSETS_NEED_POLICY:
+        permission_policy = POLICY
 
     def get_urlpatterns(self):
         return [
@@ -72,6 +58,4 @@ class EngagementModelViewSet(ModelViewSet):
         ]
 
 
-if register_permission_policy is not None:
-    register_permission_policy(EngagementModel, ViewOnlyPermissionPolicy(EngagementModel), exact_class=True)
 engagement_model_viewset = EngagementModelViewSet("microadjust_engagement_models")

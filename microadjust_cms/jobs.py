@@ -115,7 +115,9 @@ class ProgressRecorder:
             return
         finished = total > 0 and done >= total
         if not finished and self.written is not None:
-            if total == self.written[1] and _percent(done, total) == _percent(*self.written):
+            from .models import whole_percent
+
+            if total == self.written[1] and whole_percent(done, total) == whole_percent(*self.written):
                 return
             if time.monotonic() - self.written_at < self.interval:
                 return
@@ -129,10 +131,6 @@ class ProgressRecorder:
         self.written, self.written_at = (done, total), time.monotonic()
         self.writes += 1
         self.lock.refresh()
-
-
-def _percent(done: int, total: int) -> int:
-    return done * 100 // total if total else 0
 
 
 def run_job(kind: str, job_id: int | None = None, *, retry_on: tuple[type[BaseException], ...] = (),

@@ -159,6 +159,11 @@ class Event(models.Model):
 
 # --- Learning jobs (issue 4, Celery section) ---------------------------------------------------
 
+def whole_percent(done: int, total: int) -> int:
+    """A job's progress as the admin shows it (and as often as ``jobs`` writes it): 0 to 100."""
+    return min(100, done * 100 // total) if total else 0
+
+
 class LearningJob(models.Model):
     """One run of a background learning job (recluster, train, purge), whoever started it.
 
@@ -212,9 +217,7 @@ class LearningJob(models.Model):
     @property
     def progress_percent(self) -> int | None:
         """Whole percent done, or None while the job has not said how much work there is."""
-        if not self.progress_total:
-            return None
-        return min(100, self.progress_done * 100 // self.progress_total)
+        return whole_percent(self.progress_done, self.progress_total) if self.progress_total else None
 
 
 # -- Clustering (learning/clustering.py): runs and the cluster segments they maintain --------
