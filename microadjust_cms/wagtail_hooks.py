@@ -142,3 +142,12 @@ def experiment_report_listing_button(snippet, user, next_url=None):
 
     if isinstance(snippet, Experiment) and can_view(user):
         yield ListingButton("Report", report_url(snippet), icon_name="table", priority=5)
+
+
+@hooks.register("before_delete_snippet")
+def keep_exclusion_groups_in_use(request, instances):
+    """Deleting a group would drop its running experiments' slices, and with them exclusivity:
+    refused (single and bulk delete) while one of its experiments is running or paused."""
+    from .experiments.admin import refuse_deleting_groups_in_use
+
+    return refuse_deleting_groups_in_use(request, instances)

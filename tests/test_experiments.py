@@ -35,7 +35,7 @@ def make_experiment(slug="hero-test", arms=(("control", 50, True), ("B", 30, Fal
     if percent >= 100:
         Flag.objects.filter(name=experiment.flag_name).update(everyone=True)
     else:
-        Flag.objects.filter(name=experiment.flag_name).update(percent=percent)
+        Flag.objects.filter(name=experiment.flag_name).update(everyone=None, percent=percent)
     experiment_cache.invalidate()
     return experiment
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from wagtail.admin import messages
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePanel, MultiFieldPanel
 from wagtail.snippets.views.snippets import SnippetViewSet
 
@@ -47,3 +53,18 @@ class ExclusionGroupViewSet(SnippetViewSet):
     menu_hook = MENU_HOOK
     list_display = ["name", "description"]
     panels = [FieldPanel("name"), FieldPanel("description")]
+
+
+def refuse_deleting_groups_in_use(request: Any, instances: list[Any]) -> HttpResponse | None:
+    """For the ``before_delete_snippet`` hook: a redirect with a message when one of the
+    exclusion groups has a running or paused experiment, else None (the delete goes on)."""
+    groups = [g for g in instances if isinstance(g, ExclusionGroup)]
+    started = (Experiment.objects.filter(exclusion_group__in=groups,
+                                         status__in=[Experiment.Status.RUNNING, Experiment.Status.PAUSED])
+               .select_related("exclusion_group").first() if groups else None)
+    if started is None:
+        return None
+    messages.error(request, _("The exclusion group %(group)s cannot be deleted while its experiment "
+                              "%(experiment)s is running or paused: finish it first.") % {
+        "group": started.exclusion_group, "experiment": started})
+    return HttpResponseRedirect(reverse("wagtailsnippets_microadjust_cms_exclusiongroup:list"))

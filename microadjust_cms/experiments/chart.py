@@ -30,8 +30,10 @@ def line_chart(series: dict[str, Sequence[tuple[datetime.date, float]]], *, perc
     span_x = WIDTH - LEFT - RIGHT
     span_y = HEIGHT - TOP - BOTTOM
 
-    def x(day: datetime.date) -> float:
-        return LEFT + (span_x * days.index(day) / (len(days) - 1) if len(days) > 1 else span_x / 2)
+    first, length = days[0], (days[-1] - days[0]).days
+
+    def x(day: datetime.date) -> float:  # by date: a day without exposures is a gap, not squeezed out
+        return LEFT + (span_x * (day - first).days / length if length else span_x / 2)
 
     def y(value: float) -> float:
         return TOP + span_y * (1 - value / top)

@@ -2,8 +2,9 @@
 what stays fixed once the experiment has started.
 
 Once started, the slug (conditions name it), the arms (exposures point at them; a rename breaks
-the bindings, a new weight moves visitors between arms) and the exclusion group and share (they
-move visitors between experiments) are fixed for everyone. What stops or resumes enrolment needs
+the bindings, a new weight or order moves visitors between arms), the exclusion group and share
+(they move visitors between experiments) and the priority (it decides which experiment owns a
+shared block) are fixed for everyone. What stops or resumes enrolment needs
 the permission of the report's button that does the same: the traffic share and the start need
 "pause", the end needs "finish". Fixed fields are disabled, so a forged post cannot change them
 either (Django keeps a disabled field's initial value)."""
@@ -35,22 +36,26 @@ def arm_errors(arms: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
-def set_traffic(flag: Any, percent: Decimal) -> None:
-    """Waffle's percent holds at most 99.9: all the traffic is its ``everyone`` switched on."""
-    if percent >= 100:
-        flag.everyone, flag.percent = (True if flag.everyone is not False else False), None
+def set_traffic(flag: Any, percent: Decimal, running: bool) -> None:
+    """The share enrolled, on the experiment's waffle flag. Waffle's percent holds at most 99.9:
+    all the traffic is no percent, and ``everyone`` on while running. Until the experiment runs
+    (a draft), while paused, and when someone switched the flag off in waffle's admin,
+    ``everyone`` stays off, so ``{% flag %}`` is off too; *Start* and *Resume* switch it on."""
+    flag.percent = None if percent >= 100 else percent
+    if not running or flag.everyone is False:
+        flag.everyone = False
     else:
-        flag.everyone = None if flag.everyone else flag.everyone
-        flag.percent = percent
+        flag.everyone = True if percent >= 100 else None
     flag.save()
 
 
 #: Fields fixed once the experiment has started, and the fields each permission unlocks.
-FIXED_ONCE_STARTED = ("slug", "exclusion_group", "group_share")
+FIXED_ONCE_STARTED = ("slug", "exclusion_group", "group_share", "priority")
 NEEDS_PERMISSION = {"traffic_percent": "microadjust_cms.pause_experiment",
                     "starts_at": "microadjust_cms.pause_experiment",
                     "ends_at": "microadjust_cms.finish_experiment"}
-ARM_FIELDS = ("name", "weight", "is_control")
+#: An arm's ORDER too: the arms' order lays out their hash ranges (``runtime.load_state``).
+ARM_FIELDS = ("name", "weight", "is_control", "ORDER")
 
 
 class ExperimentForm(WagtailAdminModelForm):
@@ -134,5 +139,5 @@ class ExperimentForm(WagtailAdminModelForm):
         percent = None if self.fields["traffic_percent"].disabled else self.cleaned_data.get("traffic_percent")
         flag = instance.flag if commit else None
         if flag is not None and percent is not None:
-            set_traffic(flag, percent)
+            set_traffic(flag, percent, running=instance.status == instance.Status.RUNNING)
         return instance

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Subquery, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from modelcluster.fields import ParentalKey
@@ -27,6 +27,10 @@ from .forms import ExperimentForm
 
 #: Waffle flag names are ``FLAG_PREFIX + slug`` (at most 100 characters, waffle's limit).
 FLAG_PREFIX = "microadjust-exp-"
+
+
+def flag_name_for(slug: str) -> str:
+    return (FLAG_PREFIX + slug)[:100]
 
 
 def new_salt() -> str:
@@ -55,12 +59,20 @@ class ExclusionGroup(models.Model):
 class ExposureQuerySet(models.QuerySet):
     def with_goal(self, experiment: Experiment) -> ExposureQuerySet:
         """Exposures of ``experiment`` annotated ``reached`` (bool): the visitor reached the
-        experiment's goal at or after their first exposure."""
+        experiment's goal in ``Experiment.measured_window`` (from their first exposure)."""
         from ..models import Event
 
         goal = Event.objects.filter(experiment.goal_q(), visitor_id=OuterRef("visitor_id"),
                                     **experiment.measured_window())
-        return self.filter(experiment=experiment).annotate(reached=Exists(goal))
+        exposures = self.filter(experiment=experiment)
+        if experiment.goal_type != Experiment.Goal.DWELL:
+            return exposures.annotate(reached=Exists(goal))
+        # Dwell reaches the goal on the visitor's total: the tracker sends dwell in chunks (at
+        # each flush), so no single event need reach the threshold.
+        total = goal.order_by().values("visitor_id").annotate(total=Sum("value")).values("total")[:1]
+        return exposures.annotate(goal_dwell=Subquery(total)).annotate(reached=Case(
+            When(goal_dwell__gte=(experiment.goal_threshold or 0) * 1000, then=Value(True)),
+            default=Value(False), output_field=BooleanField()))
 
 
 class Experiment(ClusterableModel):
@@ -149,13 +161,13 @@ class Experiment(ClusterableModel):
         return get_waffle_flag_model().objects.filter(name=self.flag_name).first() if self.flag_name else None
 
     def goal_q(self) -> Q:
-        """The events that count as reaching the goal."""
+        """The events that count toward the goal (for dwell, those whose total is compared)."""
         if self.goal_type == self.Goal.CONVERSION:
             return Q(type="conversion", name=self.goal_name)
         if self.goal_type == self.Goal.CLICK:
             return Q(type="click", block_id=self.goal_name)
-        if self.goal_type == self.Goal.DWELL:
-            return Q(type="dwell", block_id=self.goal_name, value__gte=(self.goal_threshold or 0) * 1000)
+        if self.goal_type == self.Goal.DWELL:  # the threshold applies to their sum (``with_goal``)
+            return Q(type="dwell", block_id=self.goal_name)
         return Q(type="scroll", value__gte=self.goal_threshold or 0)
 
     def measured_window(self) -> dict[str, Any]:
@@ -177,9 +189,11 @@ class Experiment(ClusterableModel):
             errors["goal_threshold"] = _("A percentage: at most 100.")
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             errors["ends_at"] = _("The end must come after the start.")
+        if self.slug and Experiment.objects.filter(flag_name=flag_name_for(self.slug)).exclude(pk=self.pk).exists():
+            errors["slug"] = _("Another experiment uses the waffle flag %(flag)s: choose another slug.") % {
+                "flag": flag_name_for(self.slug)}
         if self.exclusion_group_id:
-            taken = sum(Experiment.objects.filter(exclusion_group_id=self.exclusion_group_id)
-                        .exclude(pk=self.pk).values_list("group_share", flat=True))
+            taken = sum(self._group_neighbours().values_list("group_share", flat=True))
             if taken + (self.group_share or 0) > 100:
                 errors["group_share"] = _("The group has %(free)s%% of its traffic left.") % {
                     "free": max(0, 100 - taken)}
@@ -192,13 +206,27 @@ class Experiment(ClusterableModel):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.analysis_method = self.analysis_method or "fixed"  # a form posted without it
         self._place_in_group()
-        if not self.flag_name:
-            self.flag_name = (FLAG_PREFIX + self.slug)[:100]
+        self._link_flag()
+        super().save(*args, **kwargs)
+
+    def _link_flag(self) -> None:
+        """The experiment's waffle flag is ``microadjust-exp-<slug>``: created (switched off)
+        with the experiment, renamed with the slug while a draft (the slug is fixed once it
+        starts), or linked when the site already made a flag of that name."""
         from waffle import get_waffle_flag_model
 
-        get_waffle_flag_model().objects.get_or_create(
-            name=self.flag_name, defaults={"note": f"Gates the experiment {self.name!r} (microadjust-cms)."})
-        super().save(*args, **kwargs)
+        Flag = get_waffle_flag_model()
+        wanted = flag_name_for(self.slug)
+        if self.flag_name and self.flag_name != wanted and self.status == self.Status.DRAFT:
+            ours = Flag.objects.filter(name=self.flag_name).first()
+            if ours is not None and not Flag.objects.filter(name=wanted).exists():
+                ours.name = wanted
+                ours.save()
+            self.flag_name = ""
+        if not self.flag_name:
+            self.flag_name = wanted
+        Flag.objects.get_or_create(name=self.flag_name, defaults={
+            "everyone": False, "note": f"Gates the experiment {self.name!r} (microadjust-cms)."})
 
     def _place_in_group(self) -> None:
         """The slice this experiment takes in its group (``_group_slice``)."""
@@ -210,14 +238,19 @@ class Experiment(ClusterableModel):
             raise ValidationError({"group_share": _("No free slice of the group fits this share.")})
         self.group_offset = round(start, 6)
 
+    def _group_neighbours(self) -> models.QuerySet:
+        """The other experiments holding a slice of the group: a finished one enrolls nobody
+        again, so its slice is free for the next experiment."""
+        return (Experiment.objects.filter(exclusion_group_id=self.exclusion_group_id).exclude(pk=self.pk)
+                .exclude(status=self.Status.FINISHED))
+
     def _group_slice(self) -> float | None:
         """Where the slice starts: where it was while it still fits without overlapping another
         experiment's (a share that grew may no longer), else after the last slice taken, else
         the first gap that fits; None when nothing fits. Slices never overlap, so no visitor is
         in two experiments of one group."""
         others = [((o or 0.0), (o or 0.0) + share / 100) for o, share in
-                  Experiment.objects.filter(exclusion_group_id=self.exclusion_group_id).exclude(pk=self.pk)
-                  .values_list("group_offset", "group_share")]
+                  self._group_neighbours().values_list("group_offset", "group_share")]
         width = (self.group_share or 0) / 100
 
         def fits(start: float) -> bool:

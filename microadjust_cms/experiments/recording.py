@@ -67,6 +67,14 @@ def settle(value: Any, visitor: Any, decision: Decision) -> Decision:
     return decision
 
 
+def expose(visitor: Any, slug: str) -> None:
+    """Note the exposure of an enrolled visitor to experiment ``slug`` (not a QA tester's), for
+    content tested outside a PersonalizedBlock (``{% ifvisitor signal="experiment_arm" %}``)."""
+    assignment = visitor_assignment(visitor, slug)
+    if assignment is not None and not assignment.qa:
+        visitor.exposures.append((assignment.experiment_id, assignment.arm_id))
+
+
 def _cache() -> Any:
     return caches[get_setting("CACHE_ALIAS")]
 
@@ -107,7 +115,9 @@ def _caps() -> tuple[int | None, int | None]:
 def after_response(visitor: Any) -> None:
     """The request's writes, once the response is built: the visit's adjustment count (its
     expiry slides, so 30 idle minutes start a new visit) and the new exposures."""
-    if visitor.simulated or not visitor.visitor_id:
+    # A preview (Wagtail's, or "as a segment") is an editor checking the page: no exposure and
+    # nothing toward the caps, whoever the editor is.
+    if visitor.simulated or not visitor.visitor_id or getattr(visitor.request, "is_preview", False):
         return
     if visitor.counted_adjustments and get_setting("ADJUSTMENTS_PER_VISIT") is not None:
         try:

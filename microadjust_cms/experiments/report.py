@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
 from . import stats
 from .models import Arm, Experiment, Exposure
@@ -125,10 +126,12 @@ def arm_counts(experiment: Experiment) -> list[ArmCounts]:
 
 def daily_series(experiment: Experiment) -> list[DailyPoint]:
     """Per day of first exposure and arm (one query), with running totals for the chart: the
-    cumulative metric per arm, as the report reads it on that day."""
+    cumulative metric per arm, as the report reads it on that day. Days are the site's
+    (``TIME_ZONE``), not the viewing editor's, so every editor's CSV splits them alike."""
     names = {arm.pk: arm.name for arm in ordered_arms(experiment)}
     rows = (_annotated_exposures(experiment).order_by()
-            .annotate(day=TruncDate("first_exposed_at")).values("day", "arm")
+            .annotate(day=TruncDate("first_exposed_at", tzinfo=timezone.get_default_timezone()))
+            .values("day", "arm")
             .annotate(**_aggregates()).order_by("day", "arm"))
     running: dict[int, list[float]] = {}
     points = []

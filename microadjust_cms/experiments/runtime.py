@@ -106,6 +106,12 @@ def _flag_rules(flag: Any) -> FlagRules:
         group_ids=frozenset(group.pk for group in flag.groups.all()))
 
 
+def arm_order(arms: Any) -> list[Any]:
+    """The arms in the order their hash ranges are laid out: the editor's order, then creation
+    (an arm saved without a sort order, e.g. from a shell, still has a fixed place)."""
+    return sorted(arms, key=lambda arm: (arm.sort_order is None, arm.sort_order or 0, arm.pk))
+
+
 def load_state() -> ExperimentsState:
     from waffle import get_waffle_flag_model
 
@@ -117,7 +123,7 @@ def load_state() -> ExperimentsState:
         name__in=[e.flag_name for e in experiments]).prefetch_related("users", "groups")}
     by_slug = {}
     for experiment in experiments:
-        arms = [arm for arm in experiment.arms.all() if arm.weight > 0]
+        arms = [arm for arm in arm_order(experiment.arms.all()) if arm.weight > 0]
         if len(arms) < 2:
             continue
         rules = _flag_rules(flags.get(experiment.flag_name))
@@ -192,11 +198,15 @@ def waffle_rule(request: Any, rules: FlagRules) -> bool | None:
     if rules.testing:
         cookie = waffle_setting("TEST_COOKIE") % rules.name
         values = dict.get(request.GET, cookie)
-        if values:
-            return values[-1] == "1"
         header = cookie.replace("_", "-")
-        if header in request.headers:
-            return request.headers[header] == "1"
+        on = values[-1] == "1" if values else request.headers[header] == "1" if header in request.headers else None
+        if on is not None:
+            # As waffle does: its middleware then keeps the choice in the dwft_ cookie, so the
+            # tester's next pages are QA too (not counted visitors).
+            if not hasattr(request, "waffle_tests"):
+                request.waffle_tests = {}
+            request.waffle_tests[rules.name] = on
+            return on
         if cookie in request.COOKIES:
             return request.COOKIES[cookie] == "True"
     if rules.languages and getattr(request, "LANGUAGE_CODE", None) in rules.languages:

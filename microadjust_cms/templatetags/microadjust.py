@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from ..conditions import ConditionError, compile_condition, validate_condition
 from ..context import get_visitor
+from ..experiments.recording import expose
 from ..signal_registry import registry
 
 register = template.Library()
@@ -66,11 +67,14 @@ def tag_rule(values: dict[str, Any]) -> dict:
     return rule
 
 
-def _predicate_and_name(values: dict[str, Any]) -> tuple[Any, str]:
+def _predicate_and_name(values: dict[str, Any]) -> tuple[Any, str, str | None]:
+    """The compiled test, the adjustment's name, and the experiment's slug when the test is
+    about an experiment's arm (``signal="experiment_arm" param=<slug>``)."""
     condition = tag_rule(values)
     name = values.get("name") or "tag:" + (
         values.get("segment") or f"{condition['signal']}.{condition['op']}")
-    return compile_condition(condition), str(name)  # invalid → never, and logged
+    experiment = condition.get("param") if condition.get("signal") == "experiment_arm" else None
+    return compile_condition(condition), str(name), experiment  # invalid → never, and logged
 
 
 class IfVisitorNode(Node):
@@ -86,11 +90,21 @@ class IfVisitorNode(Node):
         request = context.get("request")
         matched = False
         if request is not None:
-            predicate, name = self.fixed or _predicate_and_name(
+            predicate, name, experiment = self.fixed or _predicate_and_name(
                 {k: v.resolve(context) for k, v in self.kwargs.items()})
             visitor = get_visitor(request)
-            matched = predicate(visitor)
-            visitor.record_adjustment(name, "match" if matched else "else")
+            if experiment:
+                # The arm test is the experiment's block: as for a bound PersonalizedBlock, an
+                # enrolled visitor it renders for is exposed, whichever branch shows (the
+                # holdout and QA testers are not enrolled, or not counted: see ``assign``).
+                matched = predicate(visitor)
+                expose(visitor, experiment)
+                visitor.record_adjustment(name, "match" if matched else "else")
+            elif getattr(visitor, "in_holdout", False):  # the global holdout: no adjustment at all
+                visitor.record_adjustment(name, "else", "holdout")
+            else:
+                matched = predicate(visitor)
+                visitor.record_adjustment(name, "match" if matched else "else")
         nodelist = self.nodelist_true if matched else self.nodelist_false
         return nodelist.render(context)
 

@@ -1,0 +1,249 @@
+"""What keeps an experiment's numbers honest beyond the render: the arms' hash ranges stay put,
+each experiment owns its waffle flag, QA testers stay QA, previews are not exposures, dwell goals
+count a visitor's total, finished experiments free their group slice, drafts leave {% flag %}
+off, and templates honour the holdout."""
+
+import pytest
+from django.contrib.auth.models import AnonymousUser, Group, User
+from django.template import Context, Template
+from django.test import Client, RequestFactory
+from waffle import flag_is_active
+from waffle.models import Flag
+
+from microadjust_cms.context import VisitorContext
+from microadjust_cms.experiments.lifecycle import transition
+from microadjust_cms.experiments.models import ExclusionGroup, Experiment, Exposure
+from microadjust_cms.experiments.report import arm_counts
+from microadjust_cms.experiments.runtime import assign, experiment_cache
+
+from .conftest import DESKTOP_UA
+from .helpers import stored_event, variants, visitor_client
+from .test_experiment_editing import edit_post, started
+from .test_experiment_report import SNIPPETS, expose, make
+from .test_experiments import (
+    ADD_URL,
+    arm_variant,
+    experiment_post,
+    ids,
+    make_experiment,
+    publish,
+    set_flag,
+    text_block,
+    visitor_for,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_experiments():
+    experiment_cache.invalidate()
+    yield
+    experiment_cache.invalidate()
+
+
+@pytest.fixture
+def admin_client():
+    User.objects.create_superuser("admin", "admin@example.com", "pw")
+    client = Client()
+    client.login(username="admin", password="pw")
+    return client
+
+
+@pytest.fixture
+def hero_page(demo):
+    return publish("hero", [text_block("hero", [arm_variant("hero-test", "B"), arm_variant("hero-test", "C")])])
+
+
+def arms_of(visitors, slug="exp"):
+    experiment_cache.invalidate()
+    return {v: getattr(assign(visitor_for(v), slug), "arm", None) for v in visitors}
+
+
+# -- the arms' order --------------------------------------------------------------------------
+
+def test_reordering_a_started_experiments_arms_moves_nobody(admin_client):
+    experiment = started()
+    people = ids(300)
+    before = arms_of(people)
+    data = edit_post(experiment)
+    data["arms-0-ORDER"], data["arms-1-ORDER"] = "2", "1"  # the inline panel's "move up"
+    response = admin_client.post(f"{SNIPPETS}edit/{experiment.pk}/", data)
+    assert response.status_code == 302, response.context["form"].errors
+    assert arms_of(people) == before
+
+
+def test_arms_saved_without_a_sort_order_keep_the_order_they_were_created_in():
+    from microadjust_cms.experiments.runtime import arm_order
+
+    experiment = make_experiment()  # arms created from code: no sort_order
+    arms = list(experiment.arms.all())
+    assert [a.name for a in arm_order(reversed(arms))] == ["control", "B", "C"]
+
+
+# -- each experiment its own flag -------------------------------------------------------------
+
+def test_a_renamed_draft_takes_its_flag_along_and_a_new_experiment_gets_its_own():
+    a = make("x")
+    a.slug = "y"
+    a.save()
+    b = make("x", arms=(("control", 1, True), ("B", 1, False)))
+    assert (a.flag_name, b.flag_name) == ("microadjust-exp-y", "microadjust-exp-x")
+    assert Flag.objects.filter(name__startswith="microadjust-exp-").count() == 2
+    transition(a, "start", None)
+    transition(b, "start", None)
+    transition(a, "pause", None)
+    assert Flag.objects.get(name=b.flag_name).everyone is True  # B still enrolls
+
+
+def test_a_slug_whose_flag_another_experiment_holds_is_a_form_error(admin_client):
+    legacy = make("old")
+    Experiment.objects.filter(pk=legacy.pk).update(flag_name="microadjust-exp-hero")  # from before renames
+    response = admin_client.post(ADD_URL, experiment_post([("control", 1, True), ("B", 1, False)]))
+    assert response.status_code == 200
+    assert "Another experiment uses the waffle flag microadjust-exp-hero" in response.content.decode()
+    assert not Experiment.objects.filter(slug="hero").exists()
+
+
+# -- the waffle flag follows the status -------------------------------------------------------
+
+def anonymous_request():
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    return request
+
+
+@pytest.mark.parametrize("traffic", ["100", "40"])
+def test_a_draft_leaves_its_flag_off_until_started(admin_client, traffic):
+    response = admin_client.post(ADD_URL, experiment_post([("control", 1, True), ("B", 1, False)],
+                                                          traffic_percent=traffic))
+    assert response.status_code == 302
+    experiment = Experiment.objects.get(slug="hero")
+    assert not flag_is_active(anonymous_request(), experiment.flag_name)
+    transition(experiment, "start", None)
+    flag = Flag.objects.get(name=experiment.flag_name)
+    if traffic == "100":
+        assert flag.everyone is True
+    else:
+        assert flag.everyone is None and float(flag.percent) == 40.0
+
+
+# -- QA testers -------------------------------------------------------------------------------
+
+def test_waffle_testing_mode_is_kept_in_waffles_cookie_so_the_tester_stays_qa(hero_page):
+    experiment = make_experiment(percent=99)
+    set_flag(experiment, testing=True)
+    cookie = f"dwft_{experiment.flag_name}"
+    client = visitor_client()
+    first = client.get("/hero/", {cookie: "1"})
+    assert first.cookies[cookie].value == "True"
+    client.get("/hero/")  # the tester browses on, without the parameter
+    assert not Exposure.objects.exists()
+    assert visitor_client().get("/hero/") and Exposure.objects.count() == 1  # a visitor is counted
+
+
+def test_an_editors_preview_is_not_an_exposure(hero_page):
+    make_experiment()
+    editor = User.objects.create_user("ed", "ed@example.com", "pw")
+    editor.groups.add(Group.objects.get(name="Editors"))
+    client = Client()
+    client.login(username="ed", password="pw")
+    response = client.get(f"/admin/pages/{hero_page.pk}/view_draft/")
+    assert response.status_code == 200 and "hero" in variants(response)
+    assert not Exposure.objects.exists()
+    client.get("/hero/")  # the same editor on the live site is a visitor like any other
+    assert Exposure.objects.count() == 1
+
+
+# -- goals ------------------------------------------------------------------------------------
+
+def test_a_dwell_goal_counts_the_visitors_total_dwell_not_each_chunk():
+    experiment = make("dw", goal_type="dwell", goal_name="hero", goal_threshold=10)
+    expose(experiment, "B", "chunks")
+    expose(experiment, "B", "short")
+    for _ in range(3):  # the tracker sends dwell at each flush: 18 s in three chunks
+        stored_event(visitor_id="chunks", type="dwell", block_id="hero", value=6000)
+    stored_event(visitor_id="short", type="dwell", block_id="hero", value=9999)
+    stored_event(visitor_id="short", type="dwell", block_id="elsewhere", value=60000)
+    counts = {arm.name: (arm.exposures, arm.conversions) for arm in arm_counts(experiment)}
+    assert counts["B"] == (2, 1)
+
+
+# -- exclusion groups -------------------------------------------------------------------------
+
+def test_finished_experiments_free_their_slice_of_the_group():
+    group = ExclusionGroup.objects.create(name="g")
+    for slug in ("a", "b"):
+        experiment = make(slug, exclusion_group=group, group_share=50)
+        transition(experiment, "start", None)
+        transition(experiment, "finish", None)
+    third = Experiment(name="c", slug="c", goal_name="x", exclusion_group=group, group_share=60)
+    third.full_clean()
+    third.save()
+    running = make("d", exclusion_group=group, group_share=40)
+    transition(running, "start", None)
+    with pytest.raises(Exception, match="has 0% of its traffic left"):
+        Experiment(name="e", slug="e", goal_name="x", exclusion_group=group, group_share=10).full_clean()
+
+
+# -- templates --------------------------------------------------------------------------------
+
+def render_tag(source, visitor_id, settings_holdout, settings):
+    settings.MICROADJUST_EXPERIMENT_HOLDOUT = settings_holdout
+    request = RequestFactory().get("/", HTTP_USER_AGENT=DESKTOP_UA)
+    visitor = VisitorContext(request)
+    visitor.__dict__["visitor_id"] = visitor_id
+    request.visitor = visitor
+    html = Template("{% load microadjust %}" + source).render(Context({"request": request}))
+    return html, visitor
+
+
+def test_ifvisitor_gives_the_holdout_its_else_branch(settings):
+    source = '{% ifvisitor signal="device" value="desktop" %}adjusted{% else %}default{% endifvisitor %}'
+    html, visitor = render_tag(source, "0" * 32, 0.9999, settings)
+    assert visitor.in_holdout and html == "default"
+    assert [tuple(a) for a in visitor.adjustments] == [("tag:device.eq", "else", "holdout")]
+    html, visitor = render_tag(source, "0" * 32, 0, settings)
+    assert html == "adjusted"
+
+
+def test_ifvisitor_on_an_experiment_arm_records_the_exposure(settings):
+    experiment = make_experiment()
+    source = ('{% ifvisitor signal="experiment_arm" param="hero-test" value="B" %}B{% else %}'
+              'other{% endifvisitor %}')
+    for visitor_id in ids(12):
+        arm = assign(visitor_for(visitor_id), "hero-test").arm
+        html, visitor = render_tag(source, visitor_id, 0, settings)
+        assert html == ("B" if arm == "B" else "other")
+        assert visitor.exposures == [(experiment.pk, experiment.arms.get(name=arm).pk)]
+
+
+# -- admin --------------------------------------------------------------------------------------
+
+def test_an_exclusion_group_with_a_running_experiment_cannot_be_deleted(admin_client):
+    group = ExclusionGroup.objects.create(name="home")
+    experiment = make(exclusion_group=group, group_share=30)
+    transition(experiment, "start", None)
+    url = f"/admin/snippets/microadjust_cms/exclusiongroup/delete/{group.pk}/"
+    response = admin_client.post(url, follow=True)
+    assert response.status_code == 200
+    assert "cannot be deleted while its experiment" in response.content.decode()
+    bulk = admin_client.post("/admin/bulk/microadjust_cms/exclusiongroup/delete/?id=" + str(group.pk), follow=True)
+    assert bulk.status_code == 200 and "cannot be deleted while its experiment" in bulk.content.decode()
+    assert ExclusionGroup.objects.filter(pk=group.pk).exists()
+    transition(experiment, "finish", None)
+    assert admin_client.post(url).status_code == 302
+    assert not ExclusionGroup.objects.exists()
+
+
+def test_the_chart_places_days_by_date():
+    import datetime
+    import re
+
+    from microadjust_cms.experiments.chart import line_chart
+
+    day = datetime.date(2026, 1, 1)
+    svg = line_chart({"control": [(day, 0.1), (day + datetime.timedelta(days=1), 0.1),
+                                  (day + datetime.timedelta(days=10), 0.1)]}, percent=True, title="t")
+    xs = [float(x) for x in re.findall(r'<circle cx="([\d.]+)"', svg)]
+    assert xs[1] - xs[0] == pytest.approx((xs[2] - xs[0]) / 10)
