@@ -342,7 +342,9 @@ class PersonalizedValue(blocks.StructValue):
     def render_for(self, visitor: Any, context: dict | None = None,
                    decision: Decision | None = None) -> SafeString:
         """Decide (unless told), record the adjustment, render the content in its wrapper."""
-        variant, content, reason = settle(self, visitor, decision or decide(self, visitor))
+        program = self.program()  # once: decide and settle both need it
+        variant, content, reason = settle(
+            self, visitor, decision or decide(self, visitor, program=program), program.bindings)
         block_id = dict.get(self, "block_id") or ""  # ``block_id``, without the property call
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)

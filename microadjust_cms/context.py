@@ -186,10 +186,21 @@ class VisitorContext:
 
     @cached_property
     def in_holdout(self) -> bool:
-        """In the global holdout: default content everywhere, no experiment."""
+        """In the global holdout by hash. Only ``experiments.runtime.assign`` reads this (a QA
+        tester in the holdout is enrolled for QA, never by hash); rendering reads ``held_out``."""
         from .experiments.runtime import in_holdout
 
         return in_holdout(self.visitor_id)
+
+    @cached_property
+    def held_out(self) -> bool:
+        """What every render path obeys (PersonalizedBlock, RankedBlock, ``{% ifvisitor %}``,
+        the fragment API): in the holdout and not a QA tester this request. Once a request."""
+        if not self.in_holdout:
+            return False
+        from .experiments.runtime import qa_request
+
+        return not qa_request(self)
 
     @cached_property
     def segments(self):

@@ -144,36 +144,28 @@ class Decision(NamedTuple):
 _new = tuple.__new__
 
 
-def _qa_enrolled(value: Any, visitor: Any) -> bool:
-    """A QA tester (waffle's testing mode or a per-user flag rule) is enrolled in a bound
-    experiment even from the holdout: testers must see the arms. Asked only in the holdout."""
-    bindings = value.program().bindings
-    if not bindings:
-        return False
-    from .experiments.runtime import visitor_assignment
-
-    return any(getattr(visitor_assignment(visitor, slug), "qa", False) for slug in bindings)
-
-
 def decide(value: Any, visitor: Any, *, exclude: str | None = None,
-           prefer: str | None = None) -> Decision:
+           prefer: str | None = None, program: Program | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
     a failing rule is false (logged where it failed). ``prefer`` names a variant a trigger
     asks for (shown whatever its test says; reason "trigger"), ``exclude`` one to skip.
 
     ``value`` is a PersonalizedBlock value: ``program()`` gives its compiled variant tests and
-    ``variant_content(position)`` converts only the winner's content.
+    ``variant_content(position)`` converts only the winner's content; ``program`` is
+    ``value.program()`` when the caller has it already (``render_for``: one look-up a block).
     """
-    if getattr(visitor, "in_holdout", False) and not _qa_enrolled(value, visitor):
+    if getattr(visitor, "held_out", False):  # the holdout, QA testers excepted (context.py)
         return _new(Decision, ("default", value["default"], "holdout"))  # defaults everywhere
     if prefer == "default":
         return Decision("default", value["default"], "trigger")
+    if program is None:
+        program = value.program()
     if prefer:
-        for name, _predicate, position in value.program():
+        for name, _predicate, position in program:
             if name == prefer:
                 return Decision(name, value.variant_content(position), "trigger")
     results = visitor.results
-    for name, predicate, position in value.program():
+    for name, predicate, position in program:
         if name == exclude:
             continue
         matched = results.get(predicate)

@@ -99,8 +99,11 @@ class RankedValue(blocks.StructValue):
         items = list(self.get("items") or ())
         if visitor is None:
             ranking = Ranking(list(range(len(items))), None, "no-visitor")
-        elif getattr(visitor, "in_holdout", False):  # the global holdout: the editor's order, as everywhere
+        elif getattr(visitor, "held_out", False):  # the global holdout: the editor's order, as everywhere
             ranking = Ranking(list(range(len(items))), None, "holdout")
+            # Recorded (as a PersonalizedBlock's holdout default is), so the response is private:
+            # a shared cache must not serve this order to the visitors the model ranks.
+            visitor.record_adjustment(self.block_id, EDITOR, "holdout")
         else:
             ranking = self.ranking(visitor)
         ranked = ranking.reason == MODEL

@@ -247,3 +247,43 @@ def test_the_chart_places_days_by_date():
                                   (day + datetime.timedelta(days=10), 0.1)]}, percent=True, title="t")
     xs = [float(x) for x in re.findall(r'<circle cx="([\d.]+)"', svg)]
     assert xs[1] - xs[0] == pytest.approx((xs[2] - xs[0]) / 10)
+
+
+# -- the holdout, decided once a request ------------------------------------------------------
+
+def test_a_qa_tester_in_the_holdout_sees_the_whole_page_as_an_enrolled_visitor(demo, settings):
+    """Not per-block exceptions: every block, bound or not, as outside the holdout."""
+    settings.MICROADJUST_EXPERIMENT_HOLDOUT = 1.0
+    experiment = make_experiment(percent=0)
+    set_flag(experiment, testing=True)
+    desktop = {"name": "desktop", "condition": {"signal": "device", "op": "eq", "value": "desktop"},
+               "content": "<p>Desktop</p>"}
+    page = publish("qa", [text_block("hero", [arm_variant("hero-test", "B"), desktop]),
+                          text_block("plain", [desktop])])
+    client = visitor_client()
+    assert variants(client.get("/qa/", HTTP_USER_AGENT=DESKTOP_UA)) == {"hero": "default", "plain": "default"}
+    tester = variants(client.get("/qa/", {f"dwft_{experiment.flag_name}": "1"}, HTTP_USER_AGENT=DESKTOP_UA))
+    assert tester["plain"] == "desktop" and tester["hero"] in ("arm-B", "desktop")
+    # Waffle's cookie keeps it QA: the fragment API answers the tester as the page did.
+    fragment = client.get("/microadjust/api/fragment/", {"page": page.pk, "block": "plain"},
+                          HTTP_USER_AGENT=DESKTOP_UA)
+    assert fragment.status_code == 200 and fragment.json()["variant"] == "desktop"
+    assert not Exposure.objects.exists()
+
+
+def test_a_held_out_visitors_ranked_page_is_private_too(demo, settings):
+    from microadjust_cms.experiments.runtime import in_holdout
+    from project.demo.management.commands.load_demo import recommendations
+
+    from .test_engagement import trained
+
+    assert trained().active
+    publish("recs", [recommendations()])
+    settings.MICROADJUST_EXPERIMENT_HOLDOUT = 0.5
+    for held in (True, False):
+        client = visitor_client()
+        while in_holdout(client.visitor_id) != held:
+            client = visitor_client()
+        response = client.get("/recs/")
+        assert ('data-ma-variant="ranked"' in response.content.decode()) is not held
+        assert "private" in response["Cache-Control"] and "Cookie" in response["Vary"]

@@ -236,7 +236,8 @@ def test_the_holdout_keeps_the_editors_order_in_ranked_blocks(settings):
         html = ranked_value().render_for(visitor, {"request": visitor.request})
     assert 'data-ma-variant="ranked"' not in html and 'data-ma-variant="editor"' in html
     assert html.index("the harbour") < html.index("the ferry") < html.index("budgets")
-    assert not visitor.adjustments
+    # Recorded, so the response is private: a shared cache must not hand this order to others.
+    assert [(a.variant, a.reason) for a in visitor.adjustments] == [("editor", "holdout")]
 
 
 def test_exclusion_groups_never_put_a_visitor_in_two_experiments():

@@ -46,9 +46,14 @@ def _owner(visitor: Any, bindings: dict) -> tuple[Assignment, dict] | None:
     return best
 
 
-def settle(value: Any, visitor: Any, decision: Decision) -> Decision:
-    """The decision after the frequency caps, noting the exposure it makes (module doc)."""
-    bindings = value.program().bindings
+def settle(value: Any, visitor: Any, decision: Decision, bindings: dict | None = None) -> Decision:
+    """The decision after the frequency caps, noting the exposure it makes (module doc).
+    ``bindings``: the program's, when the caller has them. A held-out decision has nothing to
+    cap, count or expose (``assign`` enrolls nobody there but QA testers, who are not held out)."""
+    if decision[2] == "holdout":
+        return decision
+    if bindings is None:
+        bindings = value.program().bindings
     # The usual block: bound to no experiment, and either its default or no cap to count toward
     # (caps are off by default): nothing to settle, nothing to count.
     if not bindings and (decision[0] == "default" or _caps() == (None, None)):
@@ -56,7 +61,7 @@ def settle(value: Any, visitor: Any, decision: Decision) -> Decision:
     owner = _owner(visitor, bindings) if bindings else None
     variant = decision[0]
     bound = owner is not None and variant in owner[1].get(owner[0].arm, ())
-    if variant != "default" and decision[2] != "holdout":
+    if variant != "default":
         if bound or not cap_reached(visitor) or value.triggers.get("cap") == "never":
             visitor.counted_adjustments += 1
         else:

@@ -257,6 +257,14 @@ def assign(visitor: Any, slug: str) -> Assignment | None:
     return Assignment(experiment.id, arm.id, arm.name, experiment.priority)
 
 
+def qa_request(visitor: Any) -> bool:
+    """A waffle rule enrolls this request for QA in some live experiment (``assign``'s QA
+    branch). Asked once a request, and only for a visitor in the holdout (``held_out``)."""
+    now, request = time.time(), visitor.request
+    return any(e.flag.everyone is not True and e.live(now) and waffle_rule(request, e.flag) is True
+               for e in experiment_cache.get().by_slug.values())
+
+
 def visitor_assignment(visitor: Any, slug: str) -> Assignment | None:
     """``assign`` memoized on the visitor for the request."""
     memo = visitor.memo

@@ -100,7 +100,7 @@ class IfVisitorNode(Node):
                 matched = predicate(visitor)
                 expose(visitor, experiment)
                 visitor.record_adjustment(name, "match" if matched else "else")
-            elif getattr(visitor, "in_holdout", False):  # the global holdout: no adjustment at all
+            elif getattr(visitor, "held_out", False):  # the holdout (QA testers excepted): no adjustment
                 visitor.record_adjustment(name, "else", "holdout")
             else:
                 matched = predicate(visitor)
