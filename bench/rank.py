@@ -94,8 +94,13 @@ def items(rng: random.Random) -> list[tuple[str, str, dict]]:
             for i in range(N_ITEMS)]
 
 
+#: The fan browses on a phone, as the planted video fans do (the model reads the device class).
+FAN_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+          "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+
+
 def visitor_request(factory: RequestFactory):
-    request = factory.get("/")
+    request = factory.get("/", HTTP_USER_AGENT=FAN_UA)
     request.COOKIES["ma_vid"] = visitor_cookie_signer().sign(VISITOR)
     request.visitor = VisitorContext(request)
     return request
@@ -103,7 +108,7 @@ def visitor_request(factory: RequestFactory):
 
 def make_fan() -> None:
     """The benchmark visitor clicked video cards: their profile's affinity says video."""
-    client = Client()
+    client = Client(HTTP_USER_AGENT=FAN_UA)
     client.cookies["ma_vid"] = visitor_cookie_signer().sign(VISITOR)
     now_ms = int(time.time() * 1000)
     events = [{"type": t, "t": now_ms, "block": f"v{i}", "variant": "editor", "kind": "video", "pos": i}

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -70,6 +71,17 @@ class RankedOptionsBlock(blocks.StructBlock):
         collapsed = True
 
 
+@lru_cache(maxsize=4096)
+def _item_meta(block_id: str, original: str, index: int, content_type: str,
+               tags: str) -> tuple[str, Item, tuple[str, str]]:
+    """(tracker key, model item, escaped wrapper attributes before and after the variant) of
+    one item: cached, so a render escapes nothing it escaped before."""
+    key = f"{block_id}-{_ITEM_KEY_RE.sub('', original)[:8] or index}"
+    after = ((f' data-ma-kind="{escape(content_type)}"' if content_type else "")
+             + (f' data-ma-tags="{escape(" ".join(tags.split()))}"' if tags.strip() else ""))
+    return key, Item(content_type, tuple(tags.split()), index), (f'data-ma-block="{escape(key)}"', after)
+
+
 class RankedValue(blocks.StructValue):
     """Behaviour of a RankedBlock's value: rank the items for a visitor and render them."""
 
@@ -77,26 +89,31 @@ class RankedValue(blocks.StructValue):
     def block_id(self) -> str:
         return self.get("block_id") or ""
 
+    def item_meta(self) -> list[tuple[str, Item, tuple[str, str]]]:
+        """Per item, in the editor's order: its tracker key, what the model scores, and its
+        wrapper's tracker attributes, from one cached helper (they change only with an edit)."""
+        items = self.get("items") or ()
+        bound = getattr(items, "bound_blocks", None) or ()
+        block_id = self.block_id[:55]
+        return [_item_meta(block_id, (getattr(bound[index], "original_id", None) if index < len(bound) else None)
+                           or str(index), index, item.get("content_type") or "", item.get("tags") or "")
+                for index, item in enumerate(items)]
+
     def item_keys(self) -> list[str]:
         """A tracker block id per item (``<block id>-<item key>``), stable across saves: from the
         list item's id, else its place."""
-        block_id = self.block_id[:55]
-        keys = []
-        for index, child in enumerate(getattr(self.get("items"), "bound_blocks", ()) or ()):
-            original = getattr(child, "original_id", None) or str(index)
-            keys.append(f"{block_id}-{_ITEM_KEY_RE.sub('', original)[:8] or index}")
-        return keys
+        return [key for key, _item, _attrs in self.item_meta()]
 
     def items_for_model(self) -> list[Item]:
         """What the model scores: content type, tags and the editor's position of each item."""
-        return [Item(item.get("content_type") or "", tuple((item.get("tags") or "").split()), position)
-                for position, item in enumerate(self.get("items") or ())]
+        return [item for _key, item, _attrs in self.item_meta()]
 
-    def ranking(self, visitor: Any) -> Ranking:
-        return rank(visitor, self.items_for_model())
+    def ranking(self, visitor: Any, meta: list[tuple[str, Item, tuple[str, str]]] | None = None) -> Ranking:
+        return rank(visitor, [item for _key, item, _attrs in meta or self.item_meta()])
 
     def render_for(self, visitor: Any | None, context: dict | None = None) -> SafeString:
         items = list(self.get("items") or ())
+        meta = self.item_meta()
         if visitor is None:
             ranking = Ranking(list(range(len(items))), None, "no-visitor")
         elif getattr(visitor, "held_out", False):  # the global holdout: the editor's order, as everywhere
@@ -105,13 +122,12 @@ class RankedValue(blocks.StructValue):
             # a shared cache must not serve this order to the visitors the model ranks.
             visitor.record_adjustment(self.block_id, EDITOR, "holdout")
         else:
-            ranking = self.ranking(visitor)
+            ranking = self.ranking(visitor, meta)
         ranked = ranking.reason == MODEL
         if ranked and visitor is not None:
             visitor.record_adjustment(self.block_id, f"{RANKED}:{','.join(map(str, ranking.order))}",
                                       MODEL)
         highlight = ranked and bool((self.get("options") or {}).get("highlight_top", True))
-        keys = self.item_keys()
         content_block = self.block.child_blocks["items"].child_block.child_blocks["content"]
         base = dict(context or {})
         base["highlighted"] = False
@@ -122,14 +138,11 @@ class RankedValue(blocks.StructValue):
             top = highlight and position == 0
             html = content_block.render(item["content"],
                                         context={**base, "highlighted": True} if top else base)
-            tags = item.get("tags") or ""
+            before, after = meta[index][2]
             rendered.append(SafeString(
-                f'<div class="ma-ranked-item{" ma-highlight" if top else ""}" '
-                f'data-ma-block="{escape(keys[index])}" data-ma-variant="{variant}"'
-                + (f' data-ma-kind="{escape(item.get("content_type"))}"' if item.get("content_type") else "")
-                + (f' data-ma-tags="{escape(" ".join(tags.split()))}"' if tags.strip() else "")
-                + f' data-ma-pos="{position}"' + (' data-ma-highlight="1"' if top else "")
-                + f">{html}</div>"))
+                f'<div class="ma-ranked-item{" ma-highlight" if top else ""}" {before}'
+                f' data-ma-variant="{variant}"{after} data-ma-pos="{position}"'
+                + (' data-ma-highlight="1"' if top else "") + f">{html}</div>"))
         template = getattr(self.block.meta, "template", None)
         if template:
             return SafeString(render_to_string(template, {
