@@ -61,7 +61,7 @@ def setup() -> tuple[object, str]:
     experiment = Experiment.objects.create(name="Bench hero", slug=SLUG, status="running", goal_name="signup")
     for name, weight, control in (("control", 50, True), ("B", 30, False), ("C", 20, False)):
         Arm.objects.create(experiment=experiment, name=name, weight=weight, is_control=control)
-    Flag.objects.filter(name=experiment.flag_name).update(percent=50)
+    Flag.objects.filter(name=experiment.flag_name).update(everyone=None, percent=50)
     experiment_cache.invalidate()
     variants = [{"name": f"arm-{arm}", "condition": {"signal": "experiment_arm", "param": SLUG, "op": "eq",
                                                      "value": arm}, "content": f"<p>{arm}</p>"}
