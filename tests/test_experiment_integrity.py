@@ -287,3 +287,31 @@ def test_a_held_out_visitors_ranked_page_is_private_too(demo, settings):
         response = client.get("/recs/")
         assert ('data-ma-variant="ranked"' in response.content.decode()) is not held
         assert "private" in response["Cache-Control"] and "Cookie" in response["Vary"]
+
+
+# -- the visit's cap counter ------------------------------------------------------------------
+
+@pytest.mark.parametrize("alias", ["default", "redis"])
+def test_two_tabs_of_one_visit_both_count_toward_the_visit_cap(settings, alias, request):
+    """Both requests read the count before either writes: an increment keeps both."""
+    from django.core.cache import caches
+
+    from microadjust_cms.experiments.recording import after_response, visit_adjustments_before
+
+    if alias == "redis":
+        request.getfixturevalue("redis_store")  # the real Redis (flushed)
+    settings.MICROADJUST_CACHE_ALIAS = alias
+    settings.MICROADJUST_ADJUSTMENTS_PER_VISIT = 50
+    tabs = [visitor_for("v" * 32), visitor_for("v" * 32)]
+    for tab in tabs:
+        assert visit_adjustments_before(tab) == 0
+        tab.counted_adjustments = 3
+    for tab in tabs:
+        after_response(tab)
+    assert visit_adjustments_before(visitor_for("v" * 32)) == 6
+    if alias == "redis":  # the expiry slides with each request of the visit
+        from microadjust_cms.conf import get_setting
+        from microadjust_cms.stores.base import visitor_key
+
+        ttl = caches[alias].ttl(visitor_key("v" * 32, "adjusted"))
+        assert 0 < ttl <= get_setting("VISIT_IDLE_SECONDS")

@@ -113,6 +113,18 @@ def cap_reached(visitor: Any) -> bool:
     return (before if before is not None else visit_adjustments_before(visitor)) + counted >= per_visit
 
 
+def add_visit_adjustments(visitor_id: str, count: int) -> None:
+    """Add to the visit's count atomically (two tabs of one visit both count: an increment, not
+    a read then a write), and slide its expiry."""
+    cache, key, idle = _cache(), _visit_key(visitor_id), get_setting("VISIT_IDLE_SECONDS")
+    if not cache.add(key, count, idle):
+        try:
+            cache.incr(key, count)
+        except ValueError:  # expired between the two calls: this request starts the visit
+            cache.set(key, count, idle)
+        cache.touch(key, idle)
+
+
 def _caps() -> tuple[int | None, int | None]:
     return get_setting("ADJUSTMENTS_PER_PAGEVIEW"), get_setting("ADJUSTMENTS_PER_VISIT")
 
@@ -126,8 +138,7 @@ def after_response(visitor: Any) -> None:
         return
     if visitor.counted_adjustments and get_setting("ADJUSTMENTS_PER_VISIT") is not None:
         try:
-            total = visit_adjustments_before(visitor) + visitor.counted_adjustments
-            _cache().set(_visit_key(visitor.visitor_id), total, get_setting("VISIT_IDLE_SECONDS"))
+            add_visit_adjustments(visitor.visitor_id, visitor.counted_adjustments)
         except Exception:
             logger.warning("Could not store the visit's adjustment count", exc_info=True)
     # Bots and HEAD requests are not exposures (as they are not page views): a crawler without
