@@ -315,3 +315,68 @@ def test_two_tabs_of_one_visit_both_count_toward_the_visit_cap(settings, alias, 
 
         ttl = caches[alias].ttl(visitor_key("v" * 32, "adjusted"))
         assert 0 < ttl <= get_setting("VISIT_IDLE_SECONDS")
+
+
+# -- after the second review ------------------------------------------------------------------
+
+def test_a_finished_experiment_whose_slice_was_reused_can_still_be_edited(admin_client):
+    group = ExclusionGroup.objects.create(name="g")
+    first = make("first", exclusion_group=group, group_share=100)
+    transition(first, "start", None)
+    transition(first, "finish", None)
+    second = make("second", exclusion_group=group, group_share=100)  # takes the freed slice
+    transition(second, "start", None)
+    first.refresh_from_db()
+    response = admin_client.post(f"{SNIPPETS}edit/{first.pk}/", edit_post(first, hypothesis="Fixed a typo"))
+    assert response.status_code == 302, response.context["form"].errors
+    first.refresh_from_db()
+    assert first.hypothesis == "Fixed a typo" and first.group_offset == 0.0
+
+
+@pytest.mark.parametrize("status", ["running", "finished"])
+def test_copying_a_started_experiment_makes_an_editable_draft(admin_client, status):
+    original = started("orig")
+    if status == "finished":
+        transition(original, "finish", None)
+    page = admin_client.get(f"{SNIPPETS}copy/{original.pk}/")
+    assert page.status_code == 200
+    form = page.context["form"]
+    assert not [name for name, field in form.fields.items() if field.disabled]
+    assert not [name for arm in form.formsets["arms"].forms for name, field in arm.fields.items() if field.disabled]
+    assert form.initial.get("ends_at") is None and form["ends_at"].value() is None
+    data = experiment_post([("control", 50, True), ("B", 25, False), ("C", 25, False)], slug="orig-copy")
+    response = admin_client.post(f"{SNIPPETS}add/", data)
+    assert response.status_code == 302, response.context["form"].errors
+    copy = Experiment.objects.get(slug="orig-copy")
+    assert copy.status == "draft" and copy.flag_name == "microadjust-exp-orig-copy"
+    assert Experiment.objects.get(pk=original.pk).status == status
+
+
+def test_an_audience_rule_does_not_take_its_audience_out_of_the_holdout(demo, settings):
+    """Staff, groups, authenticated, languages: audiences, not testers. Superusers (waffle's
+    default) and listed users are testers, as testing mode is."""
+    settings.MICROADJUST_EXPERIMENT_HOLDOUT = 1.0
+    experiment = make_experiment(percent=50)
+    set_flag(experiment, authenticated=True, superusers=True)
+    desktop = {"name": "desktop", "condition": {"signal": "device", "op": "eq", "value": "desktop"},
+               "content": "<p>Desktop</p>"}
+    publish("plainpage", [text_block("plain", [desktop]), text_block("hero", [arm_variant("hero-test", "B")])])
+    User.objects.create_user("member", "m@example.com", "pw")
+    User.objects.create_superuser("tester", "t@example.com", "pw")
+    member, tester = visitor_client(), visitor_client()
+    member.login(username="member", password="pw")
+    tester.login(username="tester", password="pw")
+    assert variants(member.get("/plainpage/", HTTP_USER_AGENT=DESKTOP_UA)) == {"plain": "default", "hero": "default"}
+    assert variants(tester.get("/plainpage/", HTTP_USER_AGENT=DESKTOP_UA))["plain"] == "desktop"
+    assert not Exposure.objects.exists()
+
+
+def test_a_draft_renamed_onto_a_sites_flag_links_it_and_drops_its_own():
+    Flag.objects.create(name="microadjust-exp-b", note="the site's own", everyone=False)
+    draft = make("a")
+    assert Flag.objects.filter(name="microadjust-exp-a").exists()
+    draft.slug = "b"
+    draft.save()
+    assert draft.flag_name == "microadjust-exp-b"
+    assert list(Flag.objects.values_list("name", flat=True)) == ["microadjust-exp-b"]
+    assert Flag.objects.get().note == "the site's own"

@@ -12,7 +12,7 @@ from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePan
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from ..admin_menu import MENU_HOOK
-from .audit import ExperimentEditView
+from .audit import ExperimentCopyView, ExperimentEditView
 from .models import ExclusionGroup, Experiment
 
 
@@ -43,6 +43,7 @@ class ExperimentViewSet(SnippetViewSet):
                         heading="Analysis and sample size"),
     ]
     edit_view_class = ExperimentEditView
+    copy_view_class = ExperimentCopyView
 
 
 class ExclusionGroupViewSet(SnippetViewSet):

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from wagtail.log_actions import LogFormatter
-from wagtail.snippets.views.snippets import EditView
+from wagtail.snippets.views.snippets import CopyView, EditView
 
 from .models import Experiment
 
@@ -43,6 +43,18 @@ def diff(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str]]:
     """field → [old, new] for every field that changed."""
     return {key: [before.get(key, ""), after.get(key, "")] for key in sorted(set(before) | set(after))
             if before.get(key, "") != after.get(key, "")}
+
+
+class ExperimentCopyView(CopyView):
+    """Wagtail's copy, as a new draft: the form is built on the original (its page posts to
+    *add*), so the original is shown as a draft with no schedule, and nothing on the form is
+    locked as it is on a started experiment (``forms.ExperimentForm``). Never saved."""
+
+    def get_initial_form_instance(self) -> Experiment:
+        experiment = super().get_initial_form_instance()
+        experiment.status = Experiment.Status.DRAFT
+        experiment.starts_at = experiment.ends_at = None
+        return experiment
 
 
 class ExperimentEditView(EditView):

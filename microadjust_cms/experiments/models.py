@@ -27,6 +27,8 @@ from .forms import ExperimentForm
 
 #: Waffle flag names are ``FLAG_PREFIX + slug`` (at most 100 characters, waffle's limit).
 FLAG_PREFIX = "microadjust-exp-"
+#: In the note of the flags this app creates (so a flag of the site's own is never deleted).
+FLAG_NOTE_MARK = "(microadjust-cms)"
 
 
 def flag_name_for(slug: str) -> str:
@@ -192,7 +194,9 @@ class Experiment(ClusterableModel):
         if self.slug and Experiment.objects.filter(flag_name=flag_name_for(self.slug)).exclude(pk=self.pk).exists():
             errors["slug"] = _("Another experiment uses the waffle flag %(flag)s: choose another slug.") % {
                 "flag": flag_name_for(self.slug)}
-        if self.exclusion_group_id:
+        # A started experiment keeps its slice (its group and share are fixed): only a draft's
+        # is checked. A finished one's freed slice may be another's by now.
+        if self.exclusion_group_id and self.status == self.Status.DRAFT:
             taken = sum(self._group_neighbours().values_list("group_share", flat=True))
             if taken + (self.group_share or 0) > 100:
                 errors["group_share"] = _("The group has %(free)s%% of its traffic left.") % {
@@ -222,17 +226,21 @@ class Experiment(ClusterableModel):
             if ours is not None and not Flag.objects.filter(name=wanted).exists():
                 ours.name = wanted
                 ours.save()
+            elif ours is not None and FLAG_NOTE_MARK in (ours.note or ""):
+                ours.delete()  # ours, and the draft now links the site's flag of the new name
             self.flag_name = ""
         if not self.flag_name:
             self.flag_name = wanted
         Flag.objects.get_or_create(name=self.flag_name, defaults={
-            "everyone": False, "note": f"Gates the experiment {self.name!r} (microadjust-cms)."})
+            "everyone": False, "note": f"Gates the experiment {self.name!r} {FLAG_NOTE_MARK}."})
 
     def _place_in_group(self) -> None:
         """The slice this experiment takes in its group (``_group_slice``)."""
         if not self.exclusion_group_id:
             self.group_offset = None
             return
+        if self.status != self.Status.DRAFT and self.group_offset is not None:
+            return  # started: its slice never moves (a finished one's may be reused by now)
         start = self._group_slice()
         if start is None:  # clean() refuses this; a save without it must not overlap either
             raise ValidationError({"group_share": _("No free slice of the group fits this share.")})

@@ -9,8 +9,9 @@ and one experiment, ``assign`` decides in this order:
    ``WAFFLE_OVERRIDE`` query parameter, ``everyone`` (False: nobody; True: all the traffic, so
    step 4 onwards with coverage 1), testing mode (``dwft_<flag>`` parameter, header or cookie),
    languages, then the user rules (superusers, staff, authenticated, users, groups). When one of
-   these turns the flag on, the visitor is enrolled for QA: arm by hash, holdout and group
-   ignored, and no exposure is recorded (``Assignment.qa``); when one turns it off, not enrolled.
+   these turns the flag on, the visitor is enrolled for QA: arm by hash, group ignored, and no
+   exposure is recorded (``Assignment.qa``); when one turns it off, not enrolled. In the global
+   holdout only testers are (override, testing mode, superusers, listed users), not audiences.
 3. No visitor id (Do Not Track, no consent): not enrolled.
 4. The global holdout (``in_holdout``): not enrolled.
 5. The exclusion group: enrolled only when the visitor's place in the group (hash with the
@@ -186,9 +187,11 @@ def _forget_waffle_settings(**_kwargs: Any) -> None:
 setting_changed.connect(_forget_waffle_settings, dispatch_uid="microadjust-waffle-settings")
 
 
-def waffle_rule(request: Any, rules: FlagRules) -> bool | None:
+def waffle_rule(request: Any, rules: FlagRules, testers_only: bool = False) -> bool | None:
     """Waffle's answer for this request from any rule but the percent (see the module doc):
-    True or False when a rule decides, None when only the percent (our hash) is left."""
+    True or False when a rule decides, None when only the percent (our hash) is left.
+    ``testers_only``: only the rules that name testers (override, testing mode, superusers,
+    listed users), not audiences (languages, staff, authenticated, groups)."""
     if waffle_setting("OVERRIDE"):
         values = dict.get(request.GET, rules.name)
         if values:
@@ -209,9 +212,13 @@ def waffle_rule(request: Any, rules: FlagRules) -> bool | None:
             return on
         if cookie in request.COOKIES:
             return request.COOKIES[cookie] == "True"
+    user = getattr(request, "user", None)
+    if testers_only:
+        authenticated = user is not None and user.is_authenticated
+        return True if authenticated and ((rules.superusers and user.is_superuser)
+                                          or user.pk in rules.user_ids) else None
     if rules.languages and getattr(request, "LANGUAGE_CODE", None) in rules.languages:
         return True
-    user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         if (rules.authenticated or (rules.staff and user.is_staff) or (rules.superusers and user.is_superuser)
                 or user.pk in rules.user_ids):
@@ -241,6 +248,10 @@ def assign(visitor: Any, slug: str) -> Assignment | None:
         return None
     visitor_id = visitor.visitor_id
     if rule is True and experiment.flag.everyone is not True:  # a QA rule
+        # In the holdout, only testers are enrolled (``qa_request``): an audience rule (staff,
+        # groups, ...) must not take a share of the holdout out of it.
+        if visitor.in_holdout and waffle_rule(request, experiment.flag, testers_only=True) is not True:
+            return None
         index = choose_arm(unit_from_state(experiment.seed, visitor_id or ""), experiment.full_ranges)
         arm = experiment.arms[index]
         return Assignment(experiment.id, arm.id, arm.name, experiment.priority, qa=True)
@@ -258,10 +269,13 @@ def assign(visitor: Any, slug: str) -> Assignment | None:
 
 
 def qa_request(visitor: Any) -> bool:
-    """A waffle rule enrolls this request for QA in some live experiment (``assign``'s QA
-    branch). Asked once a request, and only for a visitor in the holdout (``held_out``)."""
+    """A tester's request (waffle's override or testing mode, or a superuser or listed user of
+    the flag) enrolled for QA in some live experiment: the holdout does not apply to it. Asked
+    once a request, only for a visitor in the holdout (``held_out``). Audience rules do not
+    count, or they would take whole audiences out of the holdout and bias the overall lift."""
     now, request = time.time(), visitor.request
-    return any(e.flag.everyone is not True and e.live(now) and waffle_rule(request, e.flag) is True
+    return any(e.flag.everyone is not True and e.live(now)
+               and waffle_rule(request, e.flag, testers_only=True) is True
                for e in experiment_cache.get().by_slug.values())
 
 
