@@ -194,9 +194,9 @@ class Experiment(ClusterableModel):
         if self.slug and Experiment.objects.filter(flag_name=flag_name_for(self.slug)).exclude(pk=self.pk).exists():
             errors["slug"] = _("Another experiment uses the waffle flag %(flag)s: choose another slug.") % {
                 "flag": flag_name_for(self.slug)}
-        # A started experiment keeps its slice (its group and share are fixed): only a draft's
-        # is checked. A finished one's freed slice may be another's by now.
-        if self.exclusion_group_id and self.status == self.Status.DRAFT:
+        # A finished experiment keeps its slice as it was: it enrolls nobody, and the slice it
+        # freed may be another's by now (the form fixes group and share once started).
+        if self.exclusion_group_id and self.status != self.Status.FINISHED:
             taken = sum(self._group_neighbours().values_list("group_share", flat=True))
             if taken + (self.group_share or 0) > 100:
                 errors["group_share"] = _("The group has %(free)s%% of its traffic left.") % {
@@ -239,8 +239,8 @@ class Experiment(ClusterableModel):
         if not self.exclusion_group_id:
             self.group_offset = None
             return
-        if self.status != self.Status.DRAFT and self.group_offset is not None:
-            return  # started: its slice never moves (a finished one's may be reused by now)
+        if self.status == self.Status.FINISHED and self.group_offset is not None:
+            return  # it enrolls nobody: its slice never moves (and may be reused by now)
         start = self._group_slice()
         if start is None:  # clean() refuses this; a save without it must not overlap either
             raise ValidationError({"group_share": _("No free slice of the group fits this share.")})
