@@ -7,6 +7,7 @@ from django.core.management import call_command
 from microadjust_cms import fragment_cache
 from microadjust_cms.cluster_segments import cluster_cache
 from microadjust_cms.conditions import clear_compiled_cache
+from microadjust_cms.experiments.runtime import experiment_cache
 from microadjust_cms.learning.scoring import model_cache
 from microadjust_cms.segments import segment_cache
 from microadjust_cms.stores import get_profile_store
@@ -26,11 +27,13 @@ def _fresh_state(settings):
     clear_compiled_cache()
     segment_cache.invalidate()
     cluster_cache.invalidate()
+    experiment_cache.invalidate()  # the running experiments: a per-process copy
     model_cache.forget()  # test databases reuse model ids and versions
     fragment_cache.clear()  # test databases reuse page and revision ids
     get_profile_store.cache_clear()
     yield
     get_profile_store.cache_clear()
+    experiment_cache.invalidate()
 
 
 def _redis_or_fail():

@@ -54,17 +54,6 @@ def arms_of(experiment):
     return [(a.name, a.weight, a.is_control) for a in experiment.arms.order_by("sort_order", "pk")]
 
 
-@pytest.fixture
-def admin_client():
-    from django.contrib.auth.models import User
-    from django.test import Client
-
-    User.objects.create_superuser("admin", "admin@example.com", "pw")
-    client = Client()
-    client.login(username="admin", password="pw")
-    return client
-
-
 def test_a_draft_experiments_arms_and_slug_can_still_change(admin_client):
     experiment = make()
     arms = [(pk, name + "x", weight + 1, control, False) for pk, name, weight, control, _d in

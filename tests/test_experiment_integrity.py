@@ -35,20 +35,6 @@ from .test_experiments import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_experiments():
-    experiment_cache.invalidate()
-    yield
-    experiment_cache.invalidate()
-
-
-@pytest.fixture
-def admin_client():
-    User.objects.create_superuser("admin", "admin@example.com", "pw")
-    client = Client()
-    client.login(username="admin", password="pw")
-    return client
-
 
 @pytest.fixture
 def hero_page(demo):

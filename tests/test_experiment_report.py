@@ -30,12 +30,6 @@ pytestmark = pytest.mark.django_db
 SNIPPETS = "/admin/snippets/microadjust_cms/experiment/"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_experiments():
-    experiment_cache.invalidate()
-    yield
-    experiment_cache.invalidate()
-
 
 @pytest.fixture
 def admin():

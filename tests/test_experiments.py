@@ -20,12 +20,6 @@ from .helpers import stored_event, variants, visitor_client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fresh_experiments():
-    experiment_cache.invalidate()
-    yield
-    experiment_cache.invalidate()
-
 
 def make_experiment(slug="hero-test", arms=(("control", 50, True), ("B", 30, False), ("C", 20, False)),
                     percent=100, **fields):

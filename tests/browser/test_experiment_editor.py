@@ -36,13 +36,6 @@ TITLES = {"control": "Subscribe to the newsletter", "B": "Variant B: the weekly 
           "C": "Variant C: one email, no spam"}
 
 
-@pytest.fixture(autouse=True)
-def _fresh_experiments():
-    """The running experiments are a per-process copy: start each test from the database."""
-    experiment_cache.invalidate()
-    yield
-    experiment_cache.invalidate()
-
 
 @pytest.fixture
 def home(site_db):
