@@ -366,3 +366,27 @@ def test_a_draft_renamed_onto_a_sites_flag_links_it_and_drops_its_own():
     assert draft.flag_name == "microadjust-exp-b"
     assert list(Flag.objects.values_list("name", flat=True)) == ["microadjust-exp-b"]
     assert Flag.objects.get().note == "the site's own"
+
+
+def test_a_started_experiments_priority_is_fixed(admin_client):
+    experiment = started()
+    response = admin_client.post(f"{SNIPPETS}edit/{experiment.pk}/", edit_post(experiment, priority="9"))
+    assert response.status_code == 302, response.context["form"].errors
+    experiment.refresh_from_db()
+    assert experiment.priority == 0
+
+
+def test_daily_rows_are_days_of_the_sites_time_zone_whoever_reads_them(settings):
+    """Wagtail activates each editor's own time zone; the daily series must not follow it."""
+    import datetime
+
+    from django.utils import timezone
+
+    from microadjust_cms.experiments.report import daily_series
+
+    settings.TIME_ZONE = "UTC"
+    experiment = make("tz")
+    expose(experiment, "control", "late", datetime.datetime(2026, 1, 1, 20, 0, tzinfo=datetime.UTC))
+    with timezone.override("Asia/Tokyo"):  # already 2 January there
+        days = [point.day for point in daily_series(experiment)]
+    assert days == [datetime.date(2026, 1, 1)]
