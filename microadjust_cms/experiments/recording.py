@@ -67,16 +67,21 @@ def settle(value: Any, visitor: Any, decision: Decision, bindings: dict | None =
         else:
             decision = _new(Decision, ("default", value["default"], "capped"))
             variant = "default"
-    if owner is not None and not owner[0].qa:
-        visitor.exposures.append((owner[0].experiment_id, owner[0].arm_id))
+    if owner is not None:
+        _note_exposure(visitor, owner[0])
     return decision
 
 
 def expose(visitor: Any, slug: str) -> None:
-    """Note the exposure of an enrolled visitor to experiment ``slug`` (not a QA tester's), for
-    content tested outside a PersonalizedBlock (``{% ifvisitor signal="experiment_arm" %}``)."""
+    """Note the exposure of an enrolled visitor to experiment ``slug``, for content tested
+    outside a PersonalizedBlock (``{% ifvisitor signal="experiment_arm" %}``)."""
     assignment = visitor_assignment(visitor, slug)
-    if assignment is not None and not assignment.qa:
+    if assignment is not None:
+        _note_exposure(visitor, assignment)
+
+
+def _note_exposure(visitor: Any, assignment: Assignment) -> None:
+    if not assignment.qa:  # a QA tester's views are never counted
         visitor.exposures.append((assignment.experiment_id, assignment.arm_id))
 
 
