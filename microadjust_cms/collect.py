@@ -7,7 +7,9 @@ validated whole (``collect_schema``) and stored in one transaction, or nothing i
 Answers: 204 stored (or ignored under DNT / GPC / missing consent); 400 malformed; 403 foreign
 origin or a forged visitor cookie; 405 not POST; 413 too large; 415 not JSON; 429 rate limited; 503
 database unavailable (the tracker keeps the batch and retries). Stored events then update the
-profile (``behaviour``) in one store round trip; a store that is down is logged, not fatal.
+profile (``behaviour``) in one store round trip; a store that is down is logged, not fatal, and
+so is a rate-limit cache that is down (the batch is let through). Such failures are counted and
+logged once an interval (``faults``), not once a request.
 
 Storage is ``event_store.store_events``: one multi-row INSERT; on PostgreSQL the transaction
 commits with ``synchronous_commit`` off, so a database crash can lose the last fraction of a
@@ -33,10 +35,11 @@ from .behaviour import summarize
 from .builtin_signals import device_from_user_agent
 from .collect_schema import BatchError, validate_batch
 from .conf import get_setting
-from .context import counters, known_visitor_id, tracking_allowed
+from .context import known_visitor_id, tracking_allowed
 from .event_store import store_events
+from .faults import record
 from .middleware import set_visitor_cookie
-from .responses import problem
+from .responses import problem, unavailable
 from .stores import StoreUnavailable, get_profile_store
 
 logger = logging.getLogger("microadjust_cms.collect")
@@ -45,19 +48,38 @@ CONTENT_TYPES = ("application/json", "text/plain")
 
 
 def _origin_allowed(request: HttpRequest) -> bool:
-    """The Origin (or, without one, the Referer) must be this site or an allowed origin."""
+    """The Origin (or, without one, the Referer) must be this site (scheme, host and port, as
+    Django's CSRF check compares them) or one of ``COLLECT_ALLOWED_ORIGINS``. Behind a proxy that
+    terminates TLS, Django must know (``SECURE_PROXY_SSL_HEADER``) for ``https`` pages to match."""
     origin = request.headers.get("Origin") or request.headers.get("Referer")
     if not origin or origin == "null":
         return False
-    parts = urlsplit(origin)
-    allowed = {o.rstrip("/") for o in get_setting("COLLECT_ALLOWED_ORIGINS")}
-    if f"{parts.scheme}://{parts.netloc}" in allowed:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+        return False
+    origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    allowed = {o.rstrip("/").lower() for o in get_setting("COLLECT_ALLOWED_ORIGINS")}
+    if origin in allowed:
         return True
     try:
         host = request.get_host()
     except Exception:  # DisallowedHost: Django's own check refuses the request
         return False
-    return parts.netloc == host
+    return origin == f"{request.scheme}://{host.lower()}"
+
+
+def _rate_limited(request: HttpRequest, rate_key: str) -> bool:
+    """django-ratelimit's counter lives in the cache (Redis in production). The limit is a
+    guard, not a gate: with the cache down a batch is let through (counted, logged once an
+    interval) rather than refused, since refusing would lose every event of the outage."""
+    try:
+        return is_ratelimited(request, group="microadjust:collect",
+                              key=lambda _group, _request: rate_key,
+                              rate=get_setting("COLLECT_RATE"), increment=True)
+    except Exception:
+        record("rate_limit", "Rate limit cache unavailable; batches are let through", log=logger)
+        return False
 
 
 def update_profile(visitor_id: str, rows: list[dict]) -> None:
@@ -70,13 +92,21 @@ def update_profile(visitor_id: str, rows: list[dict]) -> None:
     try:
         get_profile_store().record_events(visitor_id, update, now=time.time())
     except StoreUnavailable:
-        counters["store_failures"] += 1
-        logger.warning("Profile store unavailable; %d events stored without a profile update",
-                       len(rows), exc_info=True)
+        record("profile_store", "Profile store unavailable; batches are stored without a "
+               "profile update", log=logger)
 
 
 @csrf_exempt  # a beacon cannot carry a CSRF token; the Origin check and the cookie stand in
 def collect(request: HttpRequest) -> HttpResponse:
+    try:
+        return _collect(request)
+    except DatabaseError:
+        # The store, or the session behind a logged-in visitor's id: either way nothing stored.
+        record("database", "Database unavailable; batches answered 503", log=logger)
+        return unavailable("events could not be stored")
+
+
+def _collect(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         response = problem(405, "method_not_allowed", "POST a batch of events")
         response["Allow"] = "POST"
@@ -107,8 +137,7 @@ def collect(request: HttpRequest) -> HttpResponse:
     # Known visitors by id; newcomers (a fresh id each time) by address. Only django-ratelimit's
     # short-lived cache counter sees the address (hashed); it is not stored.
     rate_key = "addr:" + request.META.get("REMOTE_ADDR", "") if new_visitor else visitor_id
-    if is_ratelimited(request, group="microadjust:collect", key=lambda _group, _request: rate_key,
-                      rate=get_setting("COLLECT_RATE"), increment=True):
+    if _rate_limited(request, rate_key):
         response = problem(429, "rate_limited", "too many batches; retry later")
         response["Retry-After"] = "60"
         return response
@@ -116,18 +145,14 @@ def collect(request: HttpRequest) -> HttpResponse:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return problem(400, "malformed_json", f"body is not JSON: {exc}"[:200])
+    except RecursionError:
+        return problem(400, "malformed_json", "body is nested too deeply")
     try:
         rows = validate_batch(data, now=timezone.now(), max_events=get_setting("COLLECT_MAX_EVENTS"))
     except BatchError as exc:
         return problem(400, "invalid_batch", exc.errors)
-    try:
-        store_events(visitor_id, rows,
-                     device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")))
-    except DatabaseError:
-        logger.exception("Could not store a batch of %d events", len(rows))
-        response = problem(503, "unavailable", "events could not be stored; retry later")
-        response["Retry-After"] = "30"
-        return response
+    store_events(visitor_id, rows,
+                 device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")))
     update_profile(visitor_id, rows)
     response = HttpResponse(status=204)
     if new_visitor:

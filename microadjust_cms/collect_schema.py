@@ -17,10 +17,12 @@ DAY_MS = 24 * 3600 * 1000
 MAX_DWELL_MS = DAY_MS
 SCROLL_MILESTONES = (25, 50, 75, 90, 100)
 MAX_ERRORS = 20
-BLOCK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# ``\Z``, not ``$``: ``$`` also matches before a final newline ("b1\n" is not a block id).
+BLOCK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+#: Control characters, and lone surrogates (JSON's "\ud800" escape), which no database stores.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 #: A content type or tag a block declares (``data-ma-kind``, ``data-ma-tags``).
-CONTENT_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+CONTENT_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
 MAX_TAGS = 5
 #: A block's position on the page or in its RankedBlock (``data-ma-pos``), 0 first.
 MAX_POSITION = 9999
@@ -135,7 +137,7 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
             errors.append(f"{where}: must be an object")
             continue
         kind = event.get("type")
-        if kind not in EVENT_FIELDS:
+        if not isinstance(kind, str) or kind not in EVENT_FIELDS:
             errors.append(f"{where}.type: must be one of {', '.join(EVENT_FIELDS)}")
             continue
         required, optional = EVENT_FIELDS[kind]
@@ -152,10 +154,12 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
                     errors.append(f"{where}.{name}: {problem}")
         if len(errors) >= MAX_ERRORS:
             break
+        if errors:
+            continue  # the batch is refused: a row is built only from an event found valid
         rows.append({
             "type": kind,
-            "occurred_at": datetime.fromtimestamp(event["t"] / 1000, tz=UTC)
-            if isinstance(event.get("t"), int) else now,
+            # Valid: an integer within a day of ``now``, so always a representable date.
+            "occurred_at": datetime.fromtimestamp(event["t"] / 1000, tz=UTC),
             "page_id": event.get("page"),
             "path": event.get("path", ""),
             "previous_path": event.get("previous", ""),

@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from . import faults
 from .behaviour import profile_page_key
 from .conf import get_setting
 from .signal_registry import registry
@@ -28,9 +29,6 @@ from .stores import Profile, StoreUnavailable, get_profile_store
 
 logger = logging.getLogger("microadjust_cms.context")
 VISITOR_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-#: Process-wide counters, e.g. profile store failures ("logged and counted").
-counters: dict[str, int] = {"store_failures": 0}
 
 
 @lru_cache(maxsize=4096)
@@ -179,9 +177,8 @@ class VisitorContext:
                 record_view=record and not getattr(self.request, "_ma_no_record", False),
                 now=time.time())
         except StoreUnavailable:
-            counters["store_failures"] += 1
-            logger.warning("Profile store unavailable; profile signals are false this request",
-                           exc_info=True)
+            faults.record("profile_store", "Profile store unavailable; profile signals are false",
+                   log=logger)
             raise
 
     @cached_property

@@ -141,3 +141,8 @@ EXPERIMENT_HOLDOUT_SALT = "microadjust-holdout"
 # it chooses a cap (e.g. 10 and 50, against over-personalization).
 ADJUSTMENTS_PER_PAGEVIEW = None
 ADJUSTMENTS_PER_VISIT = None
+
+
+# Failures the request path survives (Redis or the database down): each kind is counted and
+# logged at most once per this many seconds (``faults.py``), not once per request.
+FAULT_LOG_INTERVAL = 60.0

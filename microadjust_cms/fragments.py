@@ -10,20 +10,28 @@ A published page's blocks are found through ``fragment_cache`` (by live revision
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from wagtail.models import Page
 
 from .block_ids import object_personalized_values
-from .collect_schema import BLOCK_ID_RE
+from .collect_schema import BLOCK_ID_RE, CONTROL_RE
 from .context import get_visitor
+from .faults import record
 from .fragment_cache import cached_personalized_value, view_restrictions
-from .responses import problem
+from .responses import problem, unavailable
 
+logger = logging.getLogger("microadjust_cms.fragments")
 REASONS = ("abandon", "timer", "manual")
+#: A page id: ASCII digits only (``str.isdigit`` also accepts "²" and "٣"), at most 2^31 - 1.
+PAGE_ID_RE = re.compile(r"^[0-9]{1,10}\Z")
+MAX_PAGE_ID = 2**31 - 1
+MAX_EXCLUDE = 50
 
 
 def find_personalized_value(page: Page, block_id: str):
@@ -41,19 +49,31 @@ def trigger_variant(triggers: Mapping[str, Any], reason: str) -> str | None:
     return None
 
 
-@require_GET
-def fragment(request: HttpRequest) -> JsonResponse:
+def fragment(request: HttpRequest) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        response = problem(405, "method_not_allowed", "GET a fragment")
+        response["Allow"] = "GET, HEAD"
+        return response
+    try:
+        return _fragment(request)
+    except DatabaseError:
+        record("database", "Database unavailable; fragments answered 503", log=logger)
+        return unavailable("the fragment could not be rendered")
+
+
+def _fragment(request: HttpRequest) -> HttpResponse:
     page_id, block_id = request.GET.get("page", ""), request.GET.get("block", "")
     reason, exclude = request.GET.get("reason", "manual"), request.GET.get("exclude") or None
     errors = []
-    if not page_id.isdigit() or len(page_id) > 10:
-        errors.append("page: must be a page id")
+    if not PAGE_ID_RE.match(page_id) or not 1 <= int(page_id) <= MAX_PAGE_ID:
+        errors.append(f"page: must be a page id (ASCII digits, 1 to {MAX_PAGE_ID})")
     if not BLOCK_ID_RE.match(block_id):
         errors.append("block: must be a block id (letters, digits, - and _, at most 64)")
     if reason not in REASONS:
         errors.append(f"reason: must be one of {', '.join(REASONS)}")
-    if exclude is not None and len(exclude) > 50:
-        errors.append("exclude: must be a variant name of at most 50 characters")
+    if exclude is not None and (len(exclude) > MAX_EXCLUDE or CONTROL_RE.search(exclude)):
+        errors.append(f"exclude: must be a variant name of at most {MAX_EXCLUDE} characters, "
+                      "without control characters")
     if errors:
         return problem(400, "bad_request", errors)
     page = Page.objects.live().filter(pk=int(page_id)).first()

@@ -5,7 +5,8 @@ render that needs them, so each process keeps its own copy and render runs no SQ
 state. A change (an editor saves a segment, a run finishes, a model is activated) publishes a new
 generation number in the shared Django cache (``CACHE_ALIAS``: Redis in production); each process
 reads that one key at most every ``refresh`` seconds and reloads when it moved. With the cache
-unreachable the process keeps its copy and logs.
+unreachable the process keeps its copy, and the failure is counted and logged once an interval
+(``faults``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from django.core.cache import caches
 
 from .conf import get_setting
+from .faults import record
 
 T = TypeVar("T")
 logger = logging.getLogger("microadjust_cms.process_copies")
@@ -46,7 +48,8 @@ class ProcessCopy(Generic[T]):
         try:
             return self._cache().get(self.generation_key)
         except Exception:
-            logger.warning("Could not read the %s generation", self.what, exc_info=True)
+            record("generation_cache", "Could not read the %s generation; keeping this "
+                   "process's copy", self.what, log=logger)
             return self.generation
 
     def get(self) -> T:
@@ -72,4 +75,4 @@ class ProcessCopy(Generic[T]):
         try:
             self._cache().set(self.generation_key, time.time_ns(), None)
         except Exception:
-            logger.warning("Could not publish the %s generation", self.what, exc_info=True)
+            record("generation_cache", "Could not publish the %s generation", self.what, log=logger)

@@ -11,3 +11,11 @@ def problem(status: int, error: str, detail: str | list[str]) -> JsonResponse:
     response = JsonResponse({"error": error, "detail": details}, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def unavailable(what: str, retry_after: int = 30) -> JsonResponse:
+    """503 with Retry-After: the tracker keeps a refused batch, and a trigger its variant, and
+    tries again later."""
+    response = problem(503, "unavailable", f"{what}; retry later")
+    response["Retry-After"] = str(retry_after)
+    return response

@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import caches
 from django.core.management import call_command
 
-from microadjust_cms import fragment_cache
+from microadjust_cms import faults, fragment_cache
 from microadjust_cms.cluster_segments import cluster_cache
 from microadjust_cms.conditions import clear_compiled_cache
 from microadjust_cms.experiments.runtime import experiment_cache
@@ -31,6 +31,7 @@ def _fresh_state(settings):
     model_cache.forget()  # test databases reuse model ids and versions
     fragment_cache.clear()  # test databases reuse page and revision ids
     get_profile_store.cache_clear()
+    faults.reset()  # failure counts, and when each kind was last logged
     yield
     get_profile_store.cache_clear()
     experiment_cache.invalidate()

@@ -8,7 +8,8 @@ import pytest
 from django.test import RequestFactory
 
 from microadjust_cms.behaviour import engagement_level, engagement_score, summarize, top_affinity
-from microadjust_cms.context import VisitorContext, counters
+from microadjust_cms.context import VisitorContext
+from microadjust_cms.faults import counters
 from microadjust_cms.models import Event
 from microadjust_cms.stores import Profile
 
@@ -170,7 +171,7 @@ def test_collect_updates_the_profile_conditions_read(demo, store_kind):
 def test_redis_down_pages_render_defaults_and_events_are_still_stored(
         demo, unreachable_redis_store, caplog):
     """The profile store on a closed port: nothing but the profile is lost, and it is logged."""
-    failures = counters["store_failures"]
+    failures = counters["profile_store"]
     client = reader()
     with caplog.at_level(logging.WARNING):
         home = client.get(demo["home"].url, HTTP_USER_AGENT=DESKTOP_UA)
@@ -181,7 +182,7 @@ def test_redis_down_pages_render_defaults_and_events_are_still_stored(
         send(client, {"type": "pageview", "page": demo["home"].pk, "path": "/"},
              {"type": "click", "block": "welcome-hero", "variant": "default"})
     assert Event.objects.filter(type__in=["pageview", "click"]).count() == 2
-    assert counters["store_failures"] >= failures + 2  # the page and the batch
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("Profile store unavailable; profile signals are false" in m for m in messages)
-    assert any("2 events stored without a profile update" in m for m in messages)
+    assert counters["profile_store"] >= failures + 2  # the page and the batch
+    messages = [r.getMessage() for r in caplog.records if "profile_store" in r.getMessage()]
+    # Counted twice, logged once: an outage is not a warning per request (faults.py).
+    assert len(messages) == 1 and "Profile store unavailable" in messages[0]

@@ -111,6 +111,17 @@ def test_sendbeacon_text_plain_is_accepted(visitor):
      "control characters"),
     (batch({"type": "pageview", "t": now_ms(), "page": 0}), 400, "invalid_batch",
      "events[0].page"),
+    # Found by an attacker's try (issue 12): each was a 500.
+    ("[" * 1000 + "]" * 1000, 400, "malformed_json", "nested too deeply"),
+    (batch({"type": {"a": 1}, "t": now_ms()}), 400, "invalid_batch", "events[0].type"),
+    (batch({"type": ["click"], "t": now_ms()}), 400, "invalid_batch", "events[0].type"),
+    (batch({"type": "scroll", "t": 300000000000000, "value": 50}), 400, "invalid_batch",
+     "more than a day"),
+    (batch({"type": "scroll", "t": 2**53, "value": 50}), 400, "invalid_batch", "more than a day"),
+    (batch({"type": "conversion", "t": now_ms(), "name": "a\ud800b"}), 400, "invalid_batch",
+     "control characters"),
+    (batch({"type": "click", "t": now_ms(), "block": "b1\n", "variant": "v"}), 400,
+     "invalid_batch", "events[0].block"),
 ])
 def test_bad_input_is_refused_with_a_reason_and_nothing_stored(visitor, body, status, error,
                                                                 mentions):
@@ -182,6 +193,13 @@ def test_the_visitor_comes_from_the_signed_cookie_only(visitor):
 def test_foreign_origins_are_refused(visitor, settings):
     response = post(visitor, batch(*good_events()), origin="https://evil.example")
     assert response.status_code == 403 and response.json()["error"] == "forbidden_origin"
+    # The scheme counts too, as in Django's CSRF origin check: same host and port is not enough.
+    for origin in ("ftp://testserver", "https://testserver", "chrome-extension://testserver",
+                   "http://[::1", "http://testserver:8080"):
+        response = post(visitor, batch(*good_events()), origin=origin)
+        assert response.status_code == 403, origin
+    assert post(visitor, batch(*good_events()), origin="HTTP://TestServer").status_code == 204
+    Event.objects.all().delete()
     assert post(visitor, batch(*good_events()), origin=None).status_code == 403
     assert Event.objects.count() == 0
     # Without an Origin header the Referer stands in; extra origins come from a setting.
@@ -217,6 +235,25 @@ def test_rate_limit_per_visitor(visitor, settings):
     other = visitor_client()
     assert post(other, batch(good_events()[0])).status_code == 204  # its own allowance
     assert Event.objects.count() == 4
+
+
+def test_rate_limit_cache_down_lets_batches_through_counted_and_logged_once(visitor, settings,
+                                                                            caplog):
+    """django-ratelimit's counter on a Redis nobody answers: the batch is stored (fail open),
+    not a 500; the failure is counted every time and logged once an interval."""
+    from microadjust_cms.faults import counters
+
+    settings.CACHES = {**settings.CACHES, "down": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.RATELIMIT_USE_CACHE = "down"
+    with caplog.at_level("WARNING", logger="microadjust_cms"):
+        for _ in range(3):
+            assert post(visitor, batch(*good_events())).status_code == 204
+    assert Event.objects.count() == 3 * len(good_events())
+    assert counters["rate_limit"] == 3
+    logged = [r for r in caplog.records if "[rate_limit" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].exc_info is not None
 
 
 def test_database_failure_is_a_503_with_retry_after(visitor, monkeypatch):

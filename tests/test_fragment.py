@@ -57,6 +57,14 @@ def test_the_adjustment_is_recorded_but_no_page_view(client, demo):
     ({"page": "3", "block": "<script>"}, "block:"),
     ({"page": "3", "block": "mobile-banner", "reason": "because"}, "reason:"),
     ({"page": "3", "block": "mobile-banner", "exclude": "x" * 51}, "exclude:"),
+    # str.isdigit() accepts these; only ASCII digits are ids (issue 12: "²" was a 500, "٣" page 3).
+    ({"page": "\u00b2", "block": "mobile-banner"}, "page:"),
+    ({"page": "\u0663", "block": "mobile-banner"}, "page:"),
+    ({"page": "3\n", "block": "mobile-banner"}, "page:"),
+    ({"page": "0", "block": "mobile-banner"}, "page:"),
+    ({"page": str(2**31), "block": "mobile-banner"}, "page:"),
+    ({"page": "3", "block": "mobile-banner\n"}, "block:"),
+    ({"page": "3", "block": "mobile-banner", "exclude": "a\x00"}, "exclude:"),
 ])
 def test_bad_parameters_are_a_400_naming_them(client, demo, params, mentions):
     response = client.get(URL, params)
@@ -86,7 +94,25 @@ def test_unpublished_and_restricted_pages_are_refused(client, demo):
 
 
 def test_only_get(client, demo):
-    assert client.post(URL, {"page": demo["home"].pk, "block": "mobile-banner"}).status_code == 405
+    response = client.post(URL, {"page": demo["home"].pk, "block": "mobile-banner"})
+    assert response.status_code == 405 and response.json()["error"] == "method_not_allowed"
+    assert response["Allow"] == "GET, HEAD"
+
+
+def test_database_unavailable_is_a_503_with_retry_after(client, demo, monkeypatch):
+    """Issue 12: collect answered 503 with the database down, the fragment API 500."""
+    from django.db import OperationalError
+
+    from microadjust_cms.faults import counters
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("microadjust_cms.fragments.cached_personalized_value", unreachable)
+    response = fragment(client, demo["home"], "mobile-banner")
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert response.json()["error"] == "unavailable"
+    assert counters["database"] == 1
 
 
 def publish_card_page(triggers):

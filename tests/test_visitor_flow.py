@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 from django.core.signing import Signer
 
-from microadjust_cms.context import counters
+from microadjust_cms.faults import counters
 
 from .conftest import BOT_UA, DESKTOP_UA, MOBILE_UA, TABLET_UA
 from .helpers import variants
@@ -180,7 +180,7 @@ def test_bots_are_not_counted(client, demo):
 
 def test_store_down_renders_defaults_and_is_logged_and_counted(client, demo,
                                                                 unreachable_redis_store, caplog):
-    before = counters["store_failures"]
+    before = counters["profile_store"]
     with caplog.at_level(logging.WARNING, logger="microadjust_cms"):
         response = client.get("/?utm_source=newsletter", HTTP_USER_AGENT=MOBILE_UA)
     chosen = variants(response)
@@ -188,7 +188,7 @@ def test_store_down_renders_defaults_and_is_logged_and_counted(client, demo,
     assert chosen["fresh-content"] == "default"
     assert chosen["mobile-banner"] == "mobile"  # request signals still work
     assert chosen["newsletter-offer"] == "newsletter"
-    assert counters["store_failures"] == before + 1  # one failure, not one per rule
+    assert counters["profile_store"] == before + 1  # one failure, not one per rule
     assert "Profile store unavailable" in caplog.text
 
 

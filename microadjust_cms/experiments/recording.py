@@ -29,6 +29,7 @@ from django.db import DatabaseError
 
 from ..conf import get_setting
 from ..decisions import Decision
+from ..faults import record
 from ..stores.base import visitor_key
 from .runtime import Assignment, visitor_assignment
 
@@ -102,7 +103,8 @@ def visit_adjustments_before(visitor: Any) -> int:
             try:
                 count = int(_cache().get(_visit_key(visitor.visitor_id)) or 0)
             except Exception:
-                logger.warning("Could not read the visit's adjustment count", exc_info=True)
+                record("caps_cache", "Could not read the visit's adjustment count; the visit cap counts "
+                       "this page only", log=logger)
         visitor.visit_adjustments_before = count
     return count
 
@@ -145,7 +147,7 @@ def after_response(visitor: Any) -> None:
         try:
             add_visit_adjustments(visitor.visitor_id, visitor.counted_adjustments)
         except Exception:
-            logger.warning("Could not store the visit's adjustment count", exc_info=True)
+            record("caps_cache", "Could not store the visit's adjustment count", log=logger)
     # Bots and HEAD requests are not exposures (as they are not page views): a crawler without
     # the cookie would add a row per request that can never convert.
     if visitor.exposures and visitor.request.method == "GET" and visitor.signal("device") != "bot":
@@ -168,7 +170,7 @@ def write_exposures(visitor_id: str, exposures: list[tuple[int, int]]) -> int:
     try:
         known = _cache().get_many(list(keys))
     except Exception:
-        logger.warning("Could not read which exposures are stored", exc_info=True)
+        record("exposure_cache", "Could not read which exposures are stored", log=logger)
         known = {}
     new = {keys[key]: first[keys[key]] for key in keys if key not in known}
     if not new:
@@ -178,10 +180,10 @@ def write_exposures(visitor_id: str, exposures: list[tuple[int, int]]) -> int:
             [Exposure(visitor_id=visitor_id, experiment_id=e, arm_id=a) for e, a in new.items()],
             ignore_conflicts=True)
     except DatabaseError:
-        logger.warning("Could not store exposures", exc_info=True)
+        record("exposure_database", "Could not store exposures", log=logger)
         return 0
     try:
         _cache().set_many({key: 1 for key, e in keys.items() if e in new}, get_setting("PROFILE_TTL"))
     except Exception:
-        logger.warning("Could not remember stored exposures", exc_info=True)
+        record("exposure_cache", "Could not remember stored exposures", log=logger)
     return len(new)
