@@ -18,6 +18,9 @@ ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "").split(",") if h]
 WAGTAILADMIN_BASE_URL = os.environ.get("WAGTAILADMIN_BASE_URL", "")
 
 DATABASES = {"default": dj_database_url.config(conn_max_age=600, conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Wagtail's database search backend uses PostgreSQL's full-text fields there.
+    INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.postgres"]  # noqa: F405
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
@@ -36,4 +39,28 @@ CSRF_COOKIE_SECURE = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
+
+# Errors with their tracebacks to stderr (the process manager or container keeps it): Django's
+# default sends a 500's traceback only to ADMINS by mail, and to nothing when ADMINS is empty.
+# Failures the site survives (Redis or the database down) come from ``microadjust_cms.faults``,
+# at most once a minute per kind, with how many happened since.
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                   "formatter": "plain"},
+    },
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        # django.request: every 500 with its traceback; django.security: refused hosts, CSRF.
+        "django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        "microadjust_cms": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        "celery": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+    },
 }
