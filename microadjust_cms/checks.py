@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .conf import get_setting
 
 MIDDLEWARE = "microadjust_cms.middleware.VisitorContextMiddleware"
+WAFFLE_MIDDLEWARE = "waffle.middleware.WaffleMiddleware"
 RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
 
 
@@ -70,6 +73,33 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list:
     if not isinstance(idle, int | float) or idle <= 0:
         problems.append(Error("MICROADJUST_VISIT_IDLE_SECONDS must be a positive number.",
                               id="microadjust_cms.E004"))
+    return problems
+
+
+@register()
+def check_waffle(app_configs: Any = None, **kwargs: Any) -> list:
+    """Experiments are gated by waffle flags: without waffle's app, saving an experiment and
+    rendering a block bound to one fail, so a missing app is an error, not a warning (and not the
+    ImproperlyConfigured traceback waffle raises, see ``experiments.models.connect_signals``)."""
+    if not apps.is_installed("waffle"):
+        return [Error(
+            '"waffle" is not in INSTALLED_APPS: microadjust_cms gates its experiments with '
+            "django-waffle flags (the Experiments admin and blocks bound to an experiment need them).",
+            hint='Add "waffle" to INSTALLED_APPS and "waffle.middleware.WaffleMiddleware" to '
+                 "MIDDLEWARE, then run migrate.", id="microadjust_cms.E009")]
+    from waffle import get_waffle_flag_model
+
+    problems: list = []
+    try:
+        get_waffle_flag_model()
+    except ImproperlyConfigured as exc:  # a swapped WAFFLE_FLAG_MODEL whose app is missing
+        problems.append(Error(f"Experiments need waffle's flag model: {exc}.", id="microadjust_cms.E010"))
+    if WAFFLE_MIDDLEWARE not in settings.MIDDLEWARE:
+        problems.append(Warning(
+            f"{WAFFLE_MIDDLEWARE} is not in MIDDLEWARE: a tester who turns an experiment on with "
+            "waffle's testing mode (dwft_<flag>=1) gets no cookie that keeps it: their next pages "
+            "count them as an ordinary visitor.", hint=f'Add "{WAFFLE_MIDDLEWARE}" to MIDDLEWARE.',
+            id="microadjust_cms.W004"))
     return problems
 
 

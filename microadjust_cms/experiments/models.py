@@ -344,13 +344,21 @@ def _experiments_changed(**_kwargs: object) -> None:
 
 def connect_signals() -> None:
     """Called from the app's ``ready`` (waffle's flag model is swappable: known only then)."""
+    from django.core.exceptions import ImproperlyConfigured
     from django.db.models.signals import m2m_changed, post_delete, post_save
     from waffle import get_waffle_flag_model
 
-    Flag = get_waffle_flag_model()
-    for model in (Experiment, Arm, ExclusionGroup, Flag):
+    try:
+        flags: tuple = (get_waffle_flag_model(),)
+    except ImproperlyConfigured:
+        # "waffle" (or the app of a swapped flag model) is not installed. Raising here would
+        # crash every manage.py command with a traceback; the system check (checks.py, E009 /
+        # E010) names what is missing instead.
+        flags = ()
+    for model in (Experiment, Arm, ExclusionGroup, *flags):
         post_save.connect(_experiments_changed, sender=model, dispatch_uid=f"ma-exp-{model.__name__}-save")
         post_delete.connect(_experiments_changed, sender=model, dispatch_uid=f"ma-exp-{model.__name__}-del")
-    for through in (Flag.users.through, Flag.groups.through):
-        m2m_changed.connect(_experiments_changed, sender=through, dispatch_uid=f"ma-exp-{through.__name__}")
+    for flag_model in flags:
+        for through in (flag_model.users.through, flag_model.groups.through):
+            m2m_changed.connect(_experiments_changed, sender=through, dispatch_uid=f"ma-exp-{through.__name__}")
 
