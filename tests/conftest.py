@@ -88,3 +88,6 @@ def demo(db):
 
 # The real Celery worker (tests/celery_worker.py): `celery_worker_process`, `live_celery`.
 from tests.celery_worker import celery_worker_process, live_celery  # noqa: E402, F401
+
+# Faults with real parts (tests/fault_servers.py): the test's own redis-server, database, gunicorn.
+from tests.fault_servers import fault_site, own_database  # noqa: E402, F401

@@ -21,6 +21,9 @@ DATABASES = {"default": dj_database_url.config(conn_max_age=600, conn_health_che
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Wagtail's database search backend uses PostgreSQL's full-text fields there.
     INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.postgres"]  # noqa: F405
+    # A database that does not answer fails a request in seconds (collect and the fragment API
+    # answer 503) instead of holding a worker until the server's timeout kills it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
