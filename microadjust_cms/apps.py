@@ -8,7 +8,10 @@ class MicroadjustConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers system checks)
+        from . import (
+            checks,  # noqa: F401  (registers system checks)
+            faults,  # noqa: F401  (counts unhandled exceptions by class)
+        )
         from .experiments.models import connect_signals
 
         connect_signals()  # the running experiments are re-read when they or their flags change
