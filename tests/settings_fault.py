@@ -23,3 +23,4 @@ STORAGES = {
 }
 # No global holdout: every visitor's page is personalized, so every page reads the profile.
 MICROADJUST_EXPERIMENT_HOLDOUT = 0
+ROOT_URLCONF = "tests.urls_fault"
