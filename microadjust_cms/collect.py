@@ -23,8 +23,10 @@ import json
 import logging
 import time
 import uuid
+from importlib import import_module
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -33,7 +35,7 @@ from django_ratelimit.core import is_ratelimited
 
 from .behaviour import summarize
 from .builtin_signals import device_from_user_agent
-from .collect_schema import BatchError, validate_batch
+from .collect_schema import CONTROL_RE, BatchError, validate_batch
 from .conf import get_setting
 from .context import known_visitor_id, tracking_allowed
 from .event_store import store_events
@@ -67,6 +69,17 @@ def _origin_allowed(request: HttpRequest) -> bool:
     except Exception:  # DisallowedHost: Django's own check refuses the request
         return False
     return origin == f"{request.scheme}://{host.lower()}"
+
+
+def forget_unusable_session(request: HttpRequest) -> None:
+    """A session cookie with a control character names no session, but looking it up fails on
+    PostgreSQL ("text fields cannot contain NUL"): a DataError, which would read as the database
+    being down (a 503, logged as an outage). A quoted cookie carries one in plain ASCII
+    (``sessionid="abcdefgh\\000"``). Such a request has no session, as with any unknown key; the
+    user (``request.user``, still lazy) is then anonymous. Call before anything reads it."""
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if key and CONTROL_RE.search(key) and hasattr(request, "session"):
+        request.session = import_module(settings.SESSION_ENGINE).SessionStore()
 
 
 def _rate_limited(request: HttpRequest, rate_key: str) -> bool:
@@ -128,6 +141,7 @@ def _collect(request: HttpRequest) -> HttpResponse:
         return problem(403, "forbidden_origin", "events are accepted from this site's pages only")
     if not tracking_allowed(request):
         return HttpResponse(status=204)  # Do Not Track, GPC or no consent: nothing is kept
+    forget_unusable_session(request)
     visitor_id = known_visitor_id(request)
     new_visitor = visitor_id is None
     if new_visitor:

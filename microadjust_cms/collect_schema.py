@@ -1,7 +1,7 @@
 """The collect endpoint's event schema (version 1), validated as a whole batch.
 
 A batch is ``{"v": 1, "events": [...]}``; each event names its ``type`` and carries ``t``, the
-browser's time in epoch milliseconds. ``docs/collect-openapi.yaml`` documents the same schema.
+browser's time in epoch milliseconds. ``docs/openapi.yaml`` documents the same schema.
 Validation is a pure function: it returns rows for ``Event`` or raises ``BatchError`` listing
 every problem, so a batch is stored whole or not at all.
 """
@@ -105,7 +105,9 @@ def _check_field(kind: str, name: str, value: Any, now_ms: int) -> str | None:
         return _integer(value, 0, MAX_POSITION)
     if name == "value":
         if kind == "scroll":
-            if value not in SCROLL_MILESTONES or isinstance(value, bool):
+            # ``50.0 in SCROLL_MILESTONES`` is true, but the column is an integer (PostgreSQL
+            # refused "50.0": a 503), so an integer it must be, as every other number here.
+            if type(value) is not int or value not in SCROLL_MILESTONES:
                 return f"must be one of {', '.join(map(str, SCROLL_MILESTONES))}"
             return None
         return _integer(value, 0, MAX_DWELL_MS)

@@ -17,9 +17,11 @@ from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from wagtail.models import Page
 
 from .block_ids import object_personalized_values
+from .collect import forget_unusable_session
 from .collect_schema import BLOCK_ID_RE, CONTROL_RE
 from .context import get_visitor
 from .faults import record
@@ -49,6 +51,10 @@ def trigger_variant(triggers: Mapping[str, Any], reason: str) -> str | None:
     return None
 
 
+# Only GET and HEAD are served, which CSRF protection does not cover anyway. Without the exemption
+# Django's CSRF check answered a POST, PUT, PATCH or DELETE with its own 403 HTML page before this
+# view could answer with the documented 405 problem.
+@csrf_exempt
 def fragment(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         response = problem(405, "method_not_allowed", "GET a fragment")
@@ -76,6 +82,7 @@ def _fragment(request: HttpRequest) -> HttpResponse:
                       "without control characters")
     if errors:
         return problem(400, "bad_request", errors)
+    forget_unusable_session(request)  # before a view restriction or the visitor reads the user
     page = Page.objects.live().filter(pk=int(page_id)).first()
     if page is None:
         return problem(404, "not_found", "no live page with this id")

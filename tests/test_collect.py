@@ -307,13 +307,15 @@ def test_retention_purges_old_events_by_function_and_command(visitor, settings):
 
 
 def test_openapi_spec_matches_the_schema_the_endpoint_enforces():
+    import re
     from pathlib import Path
 
     import yaml
 
+    from microadjust_cms import collect, collect_schema, fragments, responses
     from microadjust_cms.collect_schema import EVENT_FIELDS
 
-    spec = yaml.safe_load((Path(__file__).parent.parent / "docs" / "collect-openapi.yaml").read_text())
+    spec = yaml.safe_load((Path(__file__).parent.parent / "docs" / "openapi.yaml").read_text())
     schemas = spec["components"]["schemas"]
     refs = [item["$ref"].rsplit("/", 1)[1]
             for item in schemas["Batch"]["properties"]["events"]["items"]["oneOf"]]
@@ -326,6 +328,28 @@ def test_openapi_spec_matches_the_schema_the_endpoint_enforces():
     for kind, (required, optional) in EVENT_FIELDS.items():
         assert documented[kind] == ({"type", "t", *required}, {"type", "t", *required, *optional}), kind
     assert schemas["Batch"]["properties"]["events"]["maxItems"] == get_setting("COLLECT_MAX_EVENTS")
+    # The id patterns: the code anchors with \Z, JSON Schema (ECMA-262) with $, which means the same.
+    assert schemas["block"]["pattern"] == collect_schema.BLOCK_ID_RE.pattern.replace("\\Z", "$")
+    assert schemas["kind"]["pattern"] == collect_schema.CONTENT_KEY_RE.pattern.replace("\\Z", "$")
+    assert schemas["page"]["maximum"] == fragments.MAX_PAGE_ID
+
+    # The fragment API's parameters and answers.
+    parameters = {p["name"]: p for p in spec["components"]["parameters"].values()}
+    assert parameters["reason"]["schema"]["enum"] == list(fragments.REASONS)
+    assert schemas["Fragment"]["properties"]["reason"]["enum"] == list(fragments.REASONS)
+    assert parameters["exclude"]["schema"]["maxLength"] == fragments.MAX_EXCLUDE
+    assert parameters["page"]["schema"]["pattern"] == fragments.PAGE_ID_RE.pattern.replace("\\Z", "$")
+    assert parameters["block"]["schema"]["pattern"] == schemas["block"]["pattern"]
+    fragment_get = spec["paths"]["/microadjust/api/fragment/"]["get"]
+    assert set(fragment_get["responses"]) == {"200", "400", "403", "404", "405", "503"}
+    assert collect.CONTENT_TYPES == tuple(
+        spec["paths"]["/microadjust/collect/"]["post"]["requestBody"]["content"])
+
+    # Every error code the endpoints answer with is a documented one, and none is documented idly.
+    sources = "".join(Path(module.__file__).read_text() for module in (collect, fragments, responses))
+    used = set(re.findall(r'problem\(\d+, "(\w+)"', sources))
+    assert used == set(schemas["Problem"]["properties"]["error"]["enum"])
+    assert schemas["Problem"]["properties"]["detail"]["maxItems"] == collect_schema.MAX_ERRORS
 
 
 def test_purge_task_is_registered_and_scheduled(visitor):
