@@ -23,11 +23,8 @@ import json
 import logging
 import time
 import uuid
-from importlib import import_module
 from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -35,13 +32,13 @@ from django_ratelimit.core import is_ratelimited
 
 from .behaviour import summarize
 from .builtin_signals import device_from_user_agent
-from .collect_schema import CONTROL_RE, BatchError, validate_batch
+from .collect_schema import BatchError, validate_batch
 from .conf import get_setting
 from .context import known_visitor_id, tracking_allowed
 from .event_store import store_events
 from .faults import record
-from .middleware import set_visitor_cookie
-from .responses import problem, unavailable
+from .middleware import forget_unusable_session, set_visitor_cookie
+from .responses import problem, unavailable_without_database
 from .stores import StoreUnavailable, get_profile_store
 
 logger = logging.getLogger("microadjust_cms.collect")
@@ -69,17 +66,6 @@ def _origin_allowed(request: HttpRequest) -> bool:
     except Exception:  # DisallowedHost: Django's own check refuses the request
         return False
     return origin == f"{request.scheme}://{host.lower()}"
-
-
-def forget_unusable_session(request: HttpRequest) -> None:
-    """A session cookie with a control character names no session, but looking it up fails on
-    PostgreSQL ("text fields cannot contain NUL"): a DataError, which would read as the database
-    being down (a 503, logged as an outage). A quoted cookie carries one in plain ASCII
-    (``sessionid="abcdefgh\\000"``). Such a request has no session, as with any unknown key; the
-    user (``request.user``, still lazy) is then anonymous. Call before anything reads it."""
-    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    if key and CONTROL_RE.search(key) and hasattr(request, "session"):
-        request.session = import_module(settings.SESSION_ENGINE).SessionStore()
 
 
 def _rate_limited(request: HttpRequest, rate_key: str) -> bool:
@@ -110,16 +96,9 @@ def update_profile(visitor_id: str, rows: list[dict]) -> None:
 
 
 @csrf_exempt  # a beacon cannot carry a CSRF token; the Origin check and the cookie stand in
+# The event store, or the session behind a logged-in visitor's id: either way nothing is stored.
+@unavailable_without_database("events could not be stored", logger)
 def collect(request: HttpRequest) -> HttpResponse:
-    try:
-        return _collect(request)
-    except DatabaseError:
-        # The store, or the session behind a logged-in visitor's id: either way nothing stored.
-        record("database", "Database unavailable; batches answered 503", log=logger)
-        return unavailable("events could not be stored")
-
-
-def _collect(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         response = problem(405, "method_not_allowed", "POST a batch of events")
         response["Allow"] = "POST"

@@ -15,18 +15,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from wagtail.models import Page
 
 from .block_ids import object_personalized_values
-from .collect import forget_unusable_session
 from .collect_schema import BLOCK_ID_RE, CONTROL_RE
 from .context import get_visitor
-from .faults import record
 from .fragment_cache import cached_personalized_value, view_restrictions
-from .responses import problem, unavailable
+from .middleware import forget_unusable_session
+from .responses import problem, unavailable_without_database
 
 logger = logging.getLogger("microadjust_cms.fragments")
 REASONS = ("abandon", "timer", "manual")
@@ -55,19 +53,12 @@ def trigger_variant(triggers: Mapping[str, Any], reason: str) -> str | None:
 # Django's CSRF check answered a POST, PUT, PATCH or DELETE with its own 403 HTML page before this
 # view could answer with the documented 405 problem.
 @csrf_exempt
+@unavailable_without_database("the fragment could not be rendered", logger)
 def fragment(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         response = problem(405, "method_not_allowed", "GET a fragment")
         response["Allow"] = "GET, HEAD"
         return response
-    try:
-        return _fragment(request)
-    except DatabaseError:
-        record("database", "Database unavailable; fragments answered 503", log=logger)
-        return unavailable("the fragment could not be rendered")
-
-
-def _fragment(request: HttpRequest) -> HttpResponse:
     page_id, block_id = request.GET.get("page", ""), request.GET.get("block", "")
     reason, exclude = request.GET.get("reason", "manual"), request.GET.get("exclude") or None
     errors = []

@@ -3,13 +3,19 @@ something happened. A page with no personalized block never touches the profile 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from importlib import import_module
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from .conf import get_setting
 from .context import VisitorContext, visitor_cookie_signer
+
+#: No session key holds a control character; PostgreSQL refuses a NUL in any query.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class VisitorContextMiddleware:
@@ -19,6 +25,7 @@ class VisitorContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        forget_unusable_session(request)
         visitor = VisitorContext(request)
         request.visitor = visitor
         response = self.get_response(request)
@@ -49,3 +56,14 @@ def set_visitor_cookie(response: HttpResponse, visitor_id: str) -> None:
         get_setting("COOKIE_NAME"), visitor_cookie_signer().sign(visitor_id),
         max_age=get_setting("COOKIE_MAX_AGE"), secure=get_setting("COOKIE_SECURE"),
         httponly=True, samesite=get_setting("COOKIE_SAMESITE"))
+
+
+def forget_unusable_session(request: HttpRequest) -> None:
+    """A session cookie with a control character names no session, but looking it up fails on
+    PostgreSQL ("text fields cannot contain NUL"): a 500 on any page, a 503 at collect. A quoted
+    cookie carries one in plain ASCII (``sessionid="abcdefgh\\000"``). Such a request gets an
+    empty session, as an unknown key does, so the user (still lazy) is anonymous. The middleware
+    calls this first; the public endpoints call it too, for sites without the middleware."""
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if key and _CONTROL_RE.search(key) and hasattr(request, "session"):
+        request.session = import_module(settings.SESSION_ENGINE).SessionStore()

@@ -15,8 +15,10 @@ from tests.fault_servers import Visitor, query
 
 VARIANT_RE = re.compile(rb'data-ma-block="([^"]+)" data-ma-variant="([^"]+)"')
 THREADS = 4
-#: Seconds of load before the outage, during it and after the recovery.
-BEFORE, DOWN, AFTER = 2.0, 4.0, 3.0
+#: Requests of each kind (page, collect) answered before the outage, during it and after the
+#: recovery, at least (counts, not seconds: a loaded CI machine serves fewer a second).
+BEFORE, DOWN, AFTER = 2 * THREADS, 5 * THREADS, 2 * THREADS
+PHASE_TIMEOUT = 60.0
 
 
 def now_ms() -> int:
@@ -64,28 +66,38 @@ def test_redis_killed_and_restarted_under_load(fault_site):
         except BaseException as exc:  # reported by the test, not lost in a thread
             errors.append(exc)
 
+    def answered(when: str) -> int:
+        with lock:
+            return min(sum(c for (k, w, _), c in statuses.items() if (k, w) == (kind, when))
+                       for kind in ("page", "collect"))
+
+    def wait_for(when: str, count: int) -> None:
+        deadline = time.monotonic() + PHASE_TIMEOUT
+        while answered(when) < count and time.monotonic() < deadline and not errors:
+            time.sleep(0.05)
+
     threads = [threading.Thread(target=browse, args=(i,)) for i in range(THREADS)]
     for thread in threads:
         thread.start()
-    time.sleep(BEFORE)
-    fault_site.redis.kill()
-    phase["now"] = "down"
-    time.sleep(DOWN)
-    phase["now"] = "restarting"
-    fault_site.redis.start()
-    phase["now"] = "after"
-    time.sleep(AFTER)
-    stop.set()
+    try:
+        wait_for("before", BEFORE)
+        fault_site.redis.kill()
+        phase["now"] = "down"
+        wait_for("down", DOWN)
+        phase["now"] = "restarting"
+        fault_site.redis.start()
+        phase["now"] = "after"
+        wait_for("after", AFTER)
+    finally:
+        stop.set()
     for thread in threads:
         thread.join(timeout=60)
     assert not errors, errors
 
     server_errors = {key: count for key, count in statuses.items() if key[2] >= 500}
     assert server_errors == {}, f"5xx answers: {server_errors}\n{fault_site.log()[-4000:]}"
-    for kind in ("page", "collect"):
-        for when in ("before", "down", "after"):
-            answered = sum(c for (k, w, _), c in statuses.items() if (k, w) == (kind, when))
-            assert answered > 0, f"no {kind} request while Redis was {when}: {statuses}"
+    for when, count in (("before", BEFORE), ("down", DOWN), ("after", AFTER)):
+        assert answered(when) >= count, f"too few requests while Redis was {when}: {statuses}"
     # Every page rendered and every batch was stored, through the outage.
     assert {status for (kind, _, status) in statuses if kind == "page"} == {200}, statuses
     assert refused == [], statuses
@@ -94,11 +106,9 @@ def test_redis_killed_and_restarted_under_load(fault_site):
 
     log = fault_site.log()
     # Logged, with the kind, at most once per interval per process (2 workers), not per request.
-    down_requests = sum(c for (_, w, _), c in statuses.items() if w == "down")
     for kind in ("rate_limit", "profile_store"):
         reports = log.count(f"[{kind}")
-        assert 1 <= reports <= 2 * 2, (kind, reports, down_requests, log[-3000:])
-    assert down_requests > 20 * 2
+        assert 1 <= reports <= 2 * 2, (kind, reports, statuses, log[-3000:])
 
     # Redis is back: the profile counts views again (a repeat view shows fresh content).
     visitor = Visitor(fault_site, DESKTOP_UA)
