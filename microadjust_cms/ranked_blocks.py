@@ -34,6 +34,10 @@ from .learning.scoring import MODEL, Item, Ranking, rank
 #: The variant the tracker reports for an item: ordered by the model, or as the editor put it.
 RANKED, EDITOR = "ranked", "editor"
 _ITEM_KEY_RE = re.compile(r"[^A-Za-z0-9]")
+#: The editor's field: ``CONTENT_KEY_RE`` as it was (``$``), since a block's validators are part of
+#: its migrations: changing the pattern would ask every site for a migration of its StreamFields.
+#: The form strips whitespace first, so the newline ``$`` lets through never arrives here.
+_CONTENT_TYPE_FIELD_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 def validate_tags(value: str) -> None:
@@ -49,7 +53,7 @@ class RankedItemBlock(blocks.StructBlock):
             ("content", content_block),
             ("content_type", blocks.CharBlock(
                 max_length=32, label=_("Content type"), validators=[RegexValidator(
-                    CONTENT_KEY_RE, _("Lower-case letters, digits, - and _ (e.g. video)."))],
+                    _CONTENT_TYPE_FIELD_RE, _("Lower-case letters, digits, - and _ (e.g. video)."))],
                 help_text=_("What the item is, e.g. video, article, deal: the model learns "
                             "who engages with which."))),
             ("tags", blocks.CharBlock(required=False, max_length=170, label=_("Tags"),
