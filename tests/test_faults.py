@@ -94,6 +94,7 @@ def test_redis_killed_and_restarted_under_load(fault_site):
         thread.join(timeout=60)
     assert not errors, errors
 
+    print(f"Redis fault: {len(accepted)} events accepted; answers {dict(sorted(statuses.items()))}")
     server_errors = {key: count for key, count in statuses.items() if key[2] >= 500}
     assert server_errors == {}, f"5xx answers: {server_errors}\n{fault_site.log()[-4000:]}"
     for when, count in (("before", BEFORE), ("down", DOWN), ("after", AFTER)):
@@ -150,6 +151,7 @@ def test_database_unreachable_collect_and_fragment_answer_503(fault_site):
             n += 1
     finally:
         fault_site.proxy.restore()
+    print(f"Database fault: answers {dict(statuses)}")
     assert set(statuses) == {("collect", 503), ("fragment", 503)}, statuses
 
     # Back: the tracker's retry of a refused batch is stored, once.
