@@ -113,7 +113,10 @@ def collect(request: HttpRequest) -> HttpResponse:
         return problem(400, "bad_request", "Content-Length is not a number")
     if declared > max_bytes:
         return problem(413, "too_large", f"at most {max_bytes} bytes a batch")
-    body = request.read(max_bytes + 1)
+    try:
+        body = request.read(max_bytes + 1)
+    except OSError:  # UnreadablePostError: the client reset the connection mid-body
+        return problem(400, "bad_request", "the body could not be read")
     if len(body) > max_bytes:
         return problem(413, "too_large", f"at most {max_bytes} bytes a batch")
     if not _origin_allowed(request):

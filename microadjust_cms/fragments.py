@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from wagtail.models import Page
@@ -59,8 +60,12 @@ def fragment(request: HttpRequest) -> HttpResponse:
         response = problem(405, "method_not_allowed", "GET a fragment")
         response["Allow"] = "GET, HEAD"
         return response
-    page_id, block_id = request.GET.get("page", ""), request.GET.get("block", "")
-    reason, exclude = request.GET.get("reason", "manual"), request.GET.get("exclude") or None
+    try:
+        query = request.GET
+    except SuspiciousOperation:  # TooManyFieldsSent: Django's own answer would be an HTML page
+        return problem(400, "bad_request", "too many query parameters")
+    page_id, block_id = query.get("page", ""), query.get("block", "")
+    reason, exclude = query.get("reason", "manual"), query.get("exclude") or None
     errors = []
     if not PAGE_ID_RE.match(page_id) or not 1 <= int(page_id) <= MAX_PAGE_ID:
         errors.append(f"page: must be a page id (ASCII digits, 1 to {MAX_PAGE_ID})")

@@ -132,7 +132,13 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self.lock:
-                self.open.update((client, upstream))
+                refused = self.is_cut  # cut while connecting: this one must not survive it
+                if not refused:
+                    self.open.update((client, upstream))
+            if refused:
+                client.close()
+                upstream.close()
+                continue
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
 
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
@@ -172,6 +178,10 @@ class TcpProxy:
     def close(self) -> None:
         self.closed = True
         self.cut()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+        except OSError:
+            pass
         self.listener.close()
 
 
@@ -189,6 +199,29 @@ def _postgres_or_fail() -> None:
         pytest.fail(f"PostgreSQL at {POSTGRES} is not reachable ({exc}); the fault tests need it")
 
 
+DATABASE_PREFIX = "microadjust_fault_"
+
+
+def _drop_databases_of_dead_runs() -> None:
+    """A pytest killed before its teardown leaves its database; its name holds its pid."""
+    with _admin_connection() as connection:
+        names = [row[0] for row in connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (DATABASE_PREFIX + "%",))]
+        for name in names:
+            try:
+                pid = int(name[len(DATABASE_PREFIX):].split("_", 1)[0])
+            except ValueError:
+                continue
+            try:
+                os.kill(pid, 0)
+                continue  # that run is alive (another pytest on this machine)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def manage(database_url: str, redis_url: str, *args: str) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_fault",
            "DATABASE_URL": database_url, "REDIS_URL": redis_url}
@@ -201,14 +234,15 @@ def manage(database_url: str, redis_url: str, *args: str) -> None:
 def own_database(tmp_path_factory) -> Iterator[str]:
     """The URL of a database of this test session's own, migrated, with the demo loaded."""
     _postgres_or_fail()
-    # Loading the demo clears Wagtail's site cache: a redis-server of its own for the setup.
-    setup_redis = RedisServer(tmp_path_factory.mktemp("setup-redis"))
-    setup_redis.start()
-    name = f"microadjust_fault_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    _drop_databases_of_dead_runs()
+    name = f"{DATABASE_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:6]}"
     with _admin_connection() as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     url = f"{POSTGRES.rsplit('/', 1)[0]}/{name}"
+    # Loading the demo clears Wagtail's site cache: a redis-server of its own for the setup.
+    setup_redis = RedisServer(tmp_path_factory.mktemp("setup-redis"))
     try:
+        setup_redis.start()
         manage(url, setup_redis.url, "migrate", "--noinput")
         manage(url, setup_redis.url, "load_demo")
         setup_redis.kill()
@@ -250,7 +284,6 @@ class FaultSite:
 def fault_site(own_database, tmp_path) -> Iterator[FaultSite]:
     """A fresh gunicorn (2 workers, 4 threads each), own redis-server and database proxy."""
     redis = RedisServer(tmp_path)
-    redis.start()
     parts = urlsplit(own_database)
     proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     proxied = urlunsplit(parts._replace(netloc=parts.netloc.replace(
@@ -260,20 +293,32 @@ def fault_site(own_database, tmp_path) -> Iterator[FaultSite]:
     log_path = tmp_path / "gunicorn.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_fault",
            "DATABASE_URL": proxied, "REDIS_URL": redis.url}
-    with open(log_path, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "project.wsgi", "--bind", f"127.0.0.1:{site_port}",
-             "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--timeout", "60",
-             "--graceful-timeout", "5"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    site = FaultSite(site_port, redis, proxy, own_database, log_path, process)
+    process = None
     try:
+        redis.start()
+        with open(log_path, "wb") as out:
+            # --preload: the app is imported once, before the workers fork, so neither worker
+            # is still importing (seconds on a loaded machine) when the test's requests come.
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "project.wsgi", "--preload",
+                 "--bind", f"127.0.0.1:{site_port}", "--workers", "2", "--threads", "4",
+                 "--worker-class", "gthread", "--timeout", "60", "--graceful-timeout", "5"],
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        site = FaultSite(site_port, redis, proxy, own_database, log_path, process)
         _wait_for_port(site_port, process, "gunicorn", log_path)
+        _warm_up(site)
         yield site
     finally:
         _stop(process)
         proxy.close()
         redis.kill()
+
+
+def _warm_up(site: FaultSite) -> None:
+    """Each worker answers a page (and has read the demo's state) before the test begins."""
+    for _ in range(4):
+        status, _, _ = Visitor(site, "Mozilla/5.0 (warm-up)").get("/")
+        assert status == 200, f"the fault site answered {status}:\n{site.log()[-3000:]}"
 
 
 class Visitor:
@@ -284,13 +329,16 @@ class Visitor:
         self.user_agent = user_agent
         self.cookies: dict[str, str] = {}
         self.connection: http.client.HTTPConnection | None = None
+        #: Requests sent again on a new connection after a kept-alive one was found closed.
+        self.retries = 0
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         headers = {"User-Agent": self.user_agent, **(headers or {})}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        for attempt in (1, 2):  # a keep-alive connection the server closed: open a new one
+        while True:
+            reused = self.connection is not None
             if self.connection is None:
                 self.connection = http.client.HTTPConnection("127.0.0.1", self.site.port, timeout=30)
             try:
@@ -301,8 +349,11 @@ class Visitor:
             except (ConnectionError, http.client.HTTPException):
                 self.connection.close()
                 self.connection = None
-                if attempt == 2:
+                # Only a kept-alive connection the server had closed meanwhile (as a browser
+                # does); a fresh connection failing is a failure of the site.
+                if not reused:
                     raise
+                self.retries += 1
         for value in response.headers.get_all("Set-Cookie") or []:
             for name, morsel in SimpleCookie(value).items():
                 self.cookies[name] = morsel.value

@@ -245,3 +245,10 @@ def test_restrictions_on_an_ancestor_or_an_alias_source_apply(client, demo):
     PageViewRestriction.objects.create(page=home, restriction_type="login")
     response = fragment(client, article, "loyal-readers-section")
     assert response.status_code == 403 and response.json()["error"] == "restricted"
+
+
+def test_too_many_query_parameters_are_a_400_problem(client, demo):
+    """Django refuses more than DATA_UPLOAD_MAX_NUMBER_FIELDS with its own HTML page."""
+    query = "&".join(f"x{i}=1" for i in range(1100)) + f"&page={demo['home'].pk}&block=mobile-banner"
+    response = client.get(f"{URL}?{query}")
+    assert response.status_code == 400 and response.json()["error"] == "bad_request"

@@ -25,19 +25,40 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # answer 503) instead of holding a worker until the server's timeout kills it.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+_REDIS_TIMEOUTS = {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5}
 CACHES = {
+    # Wagtail (its site root paths behind every page URL), waffle and the rest of the site: with
+    # Redis down a read is a miss and a write is dropped, so pages still render.
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5},
-    }
+        "OPTIONS": {**_REDIS_TIMEOUTS, "IGNORE_EXCEPTIONS": True},
+    },
+    # microadjust_cms and the collect rate limit: the same Redis, but errors are raised, so each
+    # use fails open its own documented way and the outage is counted and logged (faults.py).
+    # (django-ratelimit on a cache that hides errors would refuse every batch with a 429.)
+    "microadjust": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": _REDIS_TIMEOUTS,
+    },
 }
+MICROADJUST_CACHE_ALIAS = "microadjust"
+MICROADJUST_REDIS_ALIAS = "microadjust"
+MICROADJUST_JOB_LOCK_CACHE = "microadjust"
+RATELIMIT_USE_CACHE = "microadjust"
 MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
 MICROADJUST_COOKIE_SECURE = True
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
 SESSION_COOKIE_SECURE = True
+# Behind a proxy that terminates TLS, Django must be told the request was https: the collect
+# endpoint's origin check (like Django's CSRF check) compares the scheme, and would refuse every
+# batch from an https page with a 403. Set FORWARDED_PROTO_HEADER=1 when the proxy sets
+# X-Forwarded-Proto (and strips it from what clients send).
+if os.environ.get("FORWARDED_PROTO_HEADER") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_COOKIE_SECURE = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
