@@ -8,6 +8,7 @@
   if (!el || !w.IntersectionObserver) return;
   var c = JSON.parse(el.textContent);
   var nav = w.navigator, KEY = "microadjust:pending", queue = [], blocks = [], timer = 0, swaps = 0;
+  var inflight = {};  // events sent and not yet answered: kept in storage, never sent twice
 
   function blocked() {
     return c.dnt && (nav.doNotTrack === "1" || w.doNotTrack === "1" || nav.globalPrivacyControl === true);
@@ -51,12 +52,16 @@
       return;
     }
     store(stored().concat(events));  // kept until the server says it has them
+    var keys = events.map(JSON.stringify);
+    keys.forEach(function (k) { inflight[k] = 1; });
+    function settled() { keys.forEach(function (k) { delete inflight[k]; }); }
     return w.fetch(c.endpoint, {method: "POST", body: body, keepalive: true, credentials: "same-origin",
                                 headers: {"Content-Type": "application/json"}})
       .then(function (r) {
+        settled();
         // Stored, or refused for good (4xx but 429): not worth resending.
         if (r.ok || (r.status >= 400 && r.status < 500 && r.status !== 429)) forget(events);
-      }, function () { /* offline: retried on the next flush */ });
+      }, settled);  // offline: retried on the next flush
   }
   function forget(events) {
     var sent = {};
@@ -67,10 +72,10 @@
   function flush(leaving) {
     collectDwell();
     var events = queue.splice(0);
-    if (!leaving) {  // retry what an earlier page or flush could not deliver
-      var pending = stored();
-      store([]);
-      events = pending.concat(events);
+    if (!leaving) {  // retry what an earlier page or flush could not deliver, unless in flight
+      var all = stored(), busy = function (e) { return inflight[JSON.stringify(e)]; };
+      store(all.filter(busy));
+      events = all.filter(function (e) { return !busy(e); }).concat(events);
     }
     var sent = [];
     if (events.length && allowed()) {

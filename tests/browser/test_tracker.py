@@ -158,3 +158,15 @@ def test_batches_refused_with_503_are_kept_and_sent_again(long_page, page: Page)
     assert wait_for(page, lambda: page.evaluate("() => localStorage.getItem('microadjust:pending')") is None)
     assert Event.objects.filter(type="conversion", name="kept-while-down").count() == 1
     leave(page)
+
+
+def test_a_flush_while_a_batch_is_in_flight_does_not_send_it_twice(long_page, page: Page):
+    """The batch waits in localStorage until acknowledged; a second flush (the interval, a
+    trigger) while it is in flight must not send it again (each copy would be stored)."""
+    page.goto(long_page.url)
+    page.evaluate("() => { microadjust.goal('once'); microadjust.flush(); microadjust.flush(); }")
+    assert wait_for(page, lambda: Event.objects.filter(type="conversion", name="once").exists())
+    page.wait_for_timeout(1200)  # the 500 ms interval flushes come and go meanwhile
+    assert Event.objects.filter(type="conversion", name="once").count() == 1
+    assert Event.objects.filter(type="pageview").count() == 1
+    leave(page)
