@@ -38,3 +38,20 @@ def stored_event(at=None, **fields):
     Event.objects.filter(pk=event.pk).update(received_at=at)
     event.received_at = at
     return event
+
+
+def report_at_session_end(config, title: str, counts: dict, noun: str) -> None:
+    """Print ``label: N <noun>, statuses {...}`` per label in pytest's terminal summary (the
+    fuzzing suites' case counts, for humans and closing notes)."""
+    lines = [f"{label}: {sum(c.values())} {noun}, statuses {dict(sorted(c.items()))}"
+             for label, c in counts.items()]
+    if not lines:
+        return
+
+    class Summary:
+        def pytest_terminal_summary(self, terminalreporter):
+            terminalreporter.write_sep("-", title)
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    config.pluginmanager.register(Summary(), f"microadjust-report-{title}")

@@ -32,6 +32,8 @@ from microadjust_cms.context import visitor_cookie_signer
 from microadjust_cms.fragments import REASONS
 from microadjust_cms.models import Event
 
+from .helpers import report_at_session_end
+
 COLLECT = "/microadjust/collect/"
 FRAGMENT = "/microadjust/api/fragment/"
 EXAMPLES = int(os.environ.get("MICROADJUST_FUZZ_EXAMPLES", "200"))
@@ -77,18 +79,8 @@ seen: dict[str, Counter] = {}
 @pytest.fixture(scope="module", autouse=True)
 def _report_examples(request):
     yield
-    lines = [f"{name}: {sum(c.values())} examples, statuses {dict(sorted(c.items()))}"
-             for name, c in seen.items()]
-
-    class Summary:
-        def pytest_terminal_summary(self, terminalreporter):
-            terminalreporter.write_sep("-", f"hypothesis examples (tests/test_fuzz_endpoints.py, "
-                                            f"max_examples={EXAMPLES})")
-            for line in lines:
-                terminalreporter.write_line(line)
-
-    if lines:
-        request.config.pluginmanager.register(Summary(), "microadjust-fuzz-examples")
+    report_at_session_end(request.config, f"hypothesis examples (tests/test_fuzz_endpoints.py, "
+                                          f"max_examples={EXAMPLES})", seen, "examples")
 
 
 def browser() -> Client:

@@ -33,6 +33,8 @@ from schemathesis.specs.openapi.checks import (
 
 from microadjust_cms.models import Event
 
+from .helpers import report_at_session_end
+
 SPEC_PATH = Path(__file__).parent.parent / "docs" / "openapi.yaml"
 EXAMPLES = int(os.environ.get("MICROADJUST_FUZZ_EXAMPLES", "200"))
 #: Schemathesis's WSGI client sends ``Host: localhost`` (in ALLOWED_HOSTS).
@@ -95,15 +97,5 @@ def test_the_app_answers_as_docs_openapi_says(case, demo, in_process):
 @pytest.fixture(scope="module", autouse=True)
 def _report_cases(request):
     yield
-    lines = [f"{label}: {sum(c.values())} cases, statuses {dict(sorted(c.items()))}"
-             for label, c in cases.items()]
-
-    class Summary:
-        def pytest_terminal_summary(self, terminalreporter):
-            terminalreporter.write_sep("-", f"schemathesis cases (tests/test_schemathesis.py, "
-                                            f"max-examples={EXAMPLES})")
-            for line in lines:
-                terminalreporter.write_line(line)
-
-    if lines:
-        request.config.pluginmanager.register(Summary(), "microadjust-schemathesis-cases")
+    report_at_session_end(request.config, f"schemathesis cases (tests/test_schemathesis.py, "
+                                          f"max-examples={EXAMPLES})", cases, "cases")
