@@ -8,7 +8,7 @@
   if (!el || !w.IntersectionObserver) return;
   var c = JSON.parse(el.textContent);
   var nav = w.navigator, KEY = "microadjust:pending", queue = [], blocks = [], timer = 0, swaps = 0;
-  var inflight = {};  // events sent and not yet answered: kept in storage, never sent twice
+  var inflight = {};  // event → when it was sent, unanswered: kept in storage, not sent twice
 
   function blocked() {
     return c.dnt && (nav.doNotTrack === "1" || w.doNotTrack === "1" || nav.globalPrivacyControl === true);
@@ -53,7 +53,7 @@
     }
     store(stored().concat(events));  // kept until the server says it has them
     var keys = events.map(JSON.stringify);
-    keys.forEach(function (k) { inflight[k] = 1; });
+    keys.forEach(function (k) { inflight[k] = Date.now(); });
     function settled() { keys.forEach(function (k) { delete inflight[k]; }); }
     return w.fetch(c.endpoint, {method: "POST", body: body, keepalive: true, credentials: "same-origin",
                                 headers: {"Content-Type": "application/json"}})
@@ -73,7 +73,8 @@
     collectDwell();
     var events = queue.splice(0);
     if (!leaving) {  // retry what an earlier page or flush could not deliver, unless in flight
-      var all = stored(), busy = function (e) { return inflight[JSON.stringify(e)]; };
+      // A request unanswered for a minute (no fetch timeout) is given up on: sent again.
+      var all = stored(), busy = function (e) { return Date.now() - (inflight[JSON.stringify(e)] || 0) < 6e4; };
       store(all.filter(busy));
       events = all.filter(function (e) { return !busy(e); }).concat(events);
     }

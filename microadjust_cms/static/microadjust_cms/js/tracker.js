@@ -7,10 +7,10 @@ function push(ev){if(!allowed())return;ev.t=Date.now();if(c.page)ev.page=c.page;
 function stored(){try{return JSON.parse(w.localStorage.getItem(KEY)||"[]");}catch(e){return[];}}
 function store(events){try{if(events.length)w.localStorage.setItem(KEY,JSON.stringify(events.slice(-500)));else w.localStorage.removeItem(KEY);}catch(e){}}
 function send(events,leaving){var body=JSON.stringify({v:1,events:events});if(leaving&&nav.sendBeacon&&nav.sendBeacon(c.endpoint,new Blob([body],{type:"application/json"}))){return;}
-store(stored().concat(events));var keys=events.map(JSON.stringify);keys.forEach(function(k){inflight[k]=1;});function settled(){keys.forEach(function(k){delete inflight[k];});}
+store(stored().concat(events));var keys=events.map(JSON.stringify);keys.forEach(function(k){inflight[k]=Date.now();});function settled(){keys.forEach(function(k){delete inflight[k];});}
 return w.fetch(c.endpoint,{method:"POST",body:body,keepalive:true,credentials:"same-origin",headers:{"Content-Type":"application/json"}}).then(function(r){settled();if(r.ok||(r.status>=400&&r.status<500&&r.status!==429))forget(events);},settled);}
 function forget(events){var sent={};events.forEach(function(e){sent[JSON.stringify(e)]=1;});store(stored().filter(function(e){return!sent[JSON.stringify(e)];}));}
-function flush(leaving){collectDwell();var events=queue.splice(0);if(!leaving){var all=stored(),busy=function(e){return inflight[JSON.stringify(e)];};store(all.filter(busy));events=all.filter(function(e){return!busy(e);}).concat(events);}
+function flush(leaving){collectDwell();var events=queue.splice(0);if(!leaving){var all=stored(),busy=function(e){return Date.now()-(inflight[JSON.stringify(e)]||0)<6e4;};store(all.filter(busy));events=all.filter(function(e){return!busy(e);}).concat(events);}
 var sent=[];if(events.length&&allowed()){for(var i=0;i<events.length;i+=100)sent.push(send(events.slice(i,i+100),leaving));}
 return Promise.all(sent);}
 function swap(node,reason){var b=node._ma;if(swaps>=c.swapCap||!c.page||!node.isConnected)return;swaps++;flush(false).then(function(){return w.fetch(c.fragment+"?page="+c.page+"&block="+encodeURIComponent(b.id)+"&reason="+reason+"&exclude="+encodeURIComponent(b.variant),{credentials:"same-origin"});}).then(function(r){return r.ok&&r.json();}).then(function(data){if(!data||data.variant===b.variant||!node.isConnected)return;var t=d.createElement("template");t.innerHTML=data.html;var fresh=t.content.firstElementChild;if(!fresh)return;io.unobserve(node);if(b.since){b.dwell+=Date.now()-b.since;b.since=0;}
