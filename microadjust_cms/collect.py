@@ -37,7 +37,7 @@ from .conf import get_setting
 from .context import known_visitor_id, tracking_allowed
 from .event_store import store_events
 from .faults import record
-from .middleware import forget_unusable_session, set_visitor_cookie
+from .middleware import set_visitor_cookie
 from .responses import problem, unavailable_without_database
 from .stores import StoreUnavailable, get_profile_store
 
@@ -123,7 +123,6 @@ def collect(request: HttpRequest) -> HttpResponse:
         return problem(403, "forbidden_origin", "events are accepted from this site's pages only")
     if not tracking_allowed(request):
         return HttpResponse(status=204)  # Do Not Track, GPC or no consent: nothing is kept
-    forget_unusable_session(request)
     visitor_id = known_visitor_id(request)
     new_visitor = visitor_id is None
     if new_visitor:

@@ -178,7 +178,7 @@ class VisitorContext:
                 now=time.time())
         except StoreUnavailable:
             faults.record("profile_store", "Profile store unavailable; profile signals are false",
-                   log=logger)
+                          log=logger)
             raise
 
     @cached_property

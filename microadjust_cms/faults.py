@@ -10,6 +10,7 @@ unhandled exceptions (500s) are counted too, as ``unhandled:<exception class>``.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import Counter
@@ -56,8 +57,6 @@ def reset() -> None:
 @receiver(got_request_exception, dispatch_uid="microadjust-count-unhandled")
 def _count_unhandled(sender: Any = None, request: Any = None, **kwargs: Any) -> None:
     """Django logs the traceback (``django.request``); this only counts it, by class."""
-    import sys
-
     exc_type = sys.exc_info()[0]
     with _lock:
         counters[f"unhandled:{exc_type.__name__ if exc_type else 'unknown'}"] += 1

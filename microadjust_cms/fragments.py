@@ -24,7 +24,6 @@ from .block_ids import object_personalized_values
 from .collect_schema import BLOCK_ID_RE, CONTROL_RE
 from .context import get_visitor
 from .fragment_cache import cached_personalized_value, view_restrictions
-from .middleware import forget_unusable_session
 from .responses import problem, unavailable_without_database
 
 logger = logging.getLogger("microadjust_cms.fragments")
@@ -78,7 +77,6 @@ def fragment(request: HttpRequest) -> HttpResponse:
                       "without control characters")
     if errors:
         return problem(400, "bad_request", errors)
-    forget_unusable_session(request)  # before a view restriction or the visitor reads the user
     page = Page.objects.live().filter(pk=int(page_id)).first()
     if page is None:
         return problem(404, "not_found", "no live page with this id")

@@ -62,8 +62,8 @@ def forget_unusable_session(request: HttpRequest) -> None:
     """A session cookie with a control character names no session, but looking it up fails on
     PostgreSQL ("text fields cannot contain NUL"): a 500 on any page, a 503 at collect. A quoted
     cookie carries one in plain ASCII (``sessionid="abcdefgh\\000"``). Such a request gets an
-    empty session, as an unknown key does, so the user (still lazy) is anonymous. The middleware
-    calls this first; the public endpoints call it too, for sites without the middleware."""
+    empty session, as an unknown key does, so the user (still lazy) is anonymous. Called once a
+    request, by the middleware, before anything reads the session (the endpoints included)."""
     key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if key and _CONTROL_RE.search(key) and hasattr(request, "session"):
         request.session = import_module(settings.SESSION_ENGINE).SessionStore()
