@@ -146,7 +146,7 @@ def _time_redis_write(url: str, result, n: int) -> float:
 
     caches = {**settings.CACHES, "bench-redis": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url}}
     with override_settings(CACHES=caches, MICROADJUST_REDIS_ALIAS="bench-redis", MICROADJUST_KEY_PREFIX="bench"):
-        from microadjust_cms.stores.redis import RedisProfileStore
+        from microadjust_cms.visitor.stores.redis import RedisProfileStore
 
         store = RedisProfileStore()
         ids = np.char.add("v", np.arange(n).astype(str)).astype(object)

@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         django.setup()
         from django_redis import get_redis_connection
 
-        from microadjust_cms.context import visitor_cookie_signer
-        from microadjust_cms.models import Event
+        from microadjust_cms.tracking.models import Event
+        from microadjust_cms.visitor.context import visitor_cookie_signer
         from project.demo.models import HomePage
 
         get_redis_connection("default").flushdb()

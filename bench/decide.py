@@ -44,12 +44,12 @@ from waffle import flag_is_active  # noqa: E402
 from waffle.models import Flag  # noqa: E402
 from wagtail import blocks  # noqa: E402
 
-from microadjust_cms.blocks import PersonalizedBlock  # noqa: E402
-from microadjust_cms.context import VisitorContext  # noqa: E402
-from microadjust_cms.decisions import decide, rules_revision  # noqa: E402
 from microadjust_cms.experiments.assignment import seed_state, unit_from_state  # noqa: E402
 from microadjust_cms.experiments.models import Arm, Experiment  # noqa: E402
 from microadjust_cms.experiments.runtime import experiment_cache  # noqa: E402
+from microadjust_cms.rendering.blocks import PersonalizedBlock  # noqa: E402
+from microadjust_cms.rendering.decisions import decide, rules_revision  # noqa: E402
+from microadjust_cms.visitor.context import VisitorContext  # noqa: E402
 
 BATCH = 100
 SLUG = "bench-hero"

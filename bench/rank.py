@@ -44,11 +44,12 @@ from django.test import Client, RequestFactory  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from wagtail import blocks  # noqa: E402
 
-from microadjust_cms.context import VisitorContext, visitor_cookie_signer  # noqa: E402
 from microadjust_cms.learning import scoring  # noqa: E402
 from microadjust_cms.learning.engagement import load_estimator, train_model  # noqa: E402
-from microadjust_cms.models import EngagementModel, Event  # noqa: E402
-from microadjust_cms.ranked_blocks import RankedBlock  # noqa: E402
+from microadjust_cms.learning.models import EngagementModel  # noqa: E402
+from microadjust_cms.rendering.ranked_blocks import RankedBlock  # noqa: E402
+from microadjust_cms.tracking.models import Event  # noqa: E402
+from microadjust_cms.visitor.context import VisitorContext, visitor_cookie_signer  # noqa: E402
 from project.demo.blocks import CardBlock  # noqa: E402
 
 N_ITEMS = 20

@@ -49,14 +49,14 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from wagtail.models import Site  # noqa: E402
 
-from microadjust_cms.block_ids import as_saved  # noqa: E402
 from microadjust_cms.conf import get_setting  # noqa: E402
-from microadjust_cms.middleware import VisitorContextMiddleware  # noqa: E402
-from microadjust_cms.models import Segment  # noqa: E402
-from microadjust_cms.stores import get_profile_store  # noqa: E402
+from microadjust_cms.rendering.block_ids import as_saved  # noqa: E402
+from microadjust_cms.segments.models import Segment  # noqa: E402
+from microadjust_cms.visitor.middleware import VisitorContextMiddleware  # noqa: E402
+from microadjust_cms.visitor.stores import get_profile_store  # noqa: E402
 from project.demo.models import HomePage  # noqa: E402
 
-MIDDLEWARE_PATH = "microadjust_cms.middleware.VisitorContextMiddleware"
+MIDDLEWARE_PATH = "microadjust_cms.visitor.middleware.VisitorContextMiddleware"
 DESKTOP_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
                   "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36")
 QUERY = "?utm_source=newsletter"

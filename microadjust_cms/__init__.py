@@ -17,10 +17,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "get_setting": "microadjust_cms.conf",
-    "Signal": "microadjust_cms.signal_registry",
-    "register_signal": "microadjust_cms.signal_registry",
-    "get_visitor": "microadjust_cms.context",
-    "decide": "microadjust_cms.decisions",
+    "Signal": "microadjust_cms.signals.registry",
+    "register_signal": "microadjust_cms.signals.registry",
+    "get_visitor": "microadjust_cms.visitor.context",
+    "decide": "microadjust_cms.rendering.decisions",
     "validate_condition": "microadjust_cms.conditions",
     "compile_condition": "microadjust_cms.conditions",
     "ConditionError": "microadjust_cms.conditions",

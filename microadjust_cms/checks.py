@@ -13,7 +13,10 @@ from django.utils.module_loading import import_string
 
 from .conf import get_setting
 
-MIDDLEWARE = "microadjust_cms.middleware.VisitorContextMiddleware"
+MIDDLEWARE = "microadjust_cms.visitor.middleware.VisitorContextMiddleware"
+#: Paths that moved in 0.2 and still work, with a DeprecationWarning, until 0.3 (``_moved``).
+OLD_MIDDLEWARE = "microadjust_cms.middleware.VisitorContextMiddleware"
+OLD_STORES = "microadjust_cms.stores."
 WAFFLE_MIDDLEWARE = "waffle.middleware.WaffleMiddleware"
 RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
 
@@ -21,7 +24,11 @@ RATE_RE = re.compile(r"^\d+/\d*[smhd]$")
 @register()
 def check_installation(app_configs: Any = None, **kwargs: Any) -> list:
     problems: list = []
-    middleware = list(settings.MIDDLEWARE)
+    middleware = [MIDDLEWARE if entry == OLD_MIDDLEWARE else entry for entry in settings.MIDDLEWARE]
+    if OLD_MIDDLEWARE in settings.MIDDLEWARE:
+        problems.append(Warning(
+            f"{OLD_MIDDLEWARE} moved to {MIDDLEWARE}; the old path goes in 0.3.",
+            hint=f'Use "{MIDDLEWARE}" in MIDDLEWARE.', id="microadjust_cms.W005"))
     if MIDDLEWARE not in middleware:
         problems.append(Warning(
             f"{MIDDLEWARE} is not in MIDDLEWARE: visit and page-view signals and the "
@@ -34,6 +41,10 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list:
                 problems.append(Error(f"{MIDDLEWARE} must come after {needed}.",
                                       id="microadjust_cms.E001"))
     path = get_setting("PROFILE_STORE")
+    if path.startswith(OLD_STORES):
+        new = "microadjust_cms.visitor.stores." + path[len(OLD_STORES):]
+        problems.append(Warning(f"MICROADJUST_PROFILE_STORE {path!r} moved to {new!r}; the old path goes in 0.3.",
+                                id="microadjust_cms.W006"))
     try:
         import_string(path)
     except ImportError as exc:
@@ -80,7 +91,7 @@ def check_installation(app_configs: Any = None, **kwargs: Any) -> list:
 def check_waffle(app_configs: Any = None, **kwargs: Any) -> list:
     """Experiments are gated by waffle flags: without waffle's app, saving an experiment and
     rendering a block bound to one fail, so a missing app is an error, not a warning (and not the
-    ImproperlyConfigured traceback waffle raises, see ``experiments.models.connect_signals``)."""
+    ImproperlyConfigured traceback waffle raises, see ``experiments.runtime.connect_signals``)."""
     if not apps.is_installed("waffle"):
         return [Error(
             '"waffle" is not in INSTALLED_APPS: microadjust_cms gates its experiments with '

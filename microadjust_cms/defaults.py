@@ -1,7 +1,7 @@
 """Default values for every ``MICROADJUST_<NAME>`` setting (read through ``get_setting``)."""
 
 # Profile store: dotted path to a ProfileStore subclass.
-PROFILE_STORE = "microadjust_cms.stores.cache.CacheProfileStore"
+PROFILE_STORE = "microadjust_cms.visitor.stores.cache.CacheProfileStore"
 # Django cache alias used by the cache store; django-redis connection alias for the Redis store.
 CACHE_ALIAS = "default"
 REDIS_ALIAS = "default"

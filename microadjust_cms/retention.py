@@ -1,24 +1,5 @@
-"""Retention: events older than ``EVENT_RETENTION_DAYS`` are deleted (privacy by default)."""
+"""Moved to ``microadjust_cms.jobs.retention`` in 0.2: this path warns and goes in 0.3."""
 
-from __future__ import annotations
+from microadjust_cms._moved import moved
 
-from datetime import datetime, timedelta
-
-from django.utils import timezone
-
-from .conf import get_setting
-
-
-def purge_events(*, days: int | None = None, now: datetime | None = None) -> int:
-    """Delete events that occurred before the retention window; return how many went."""
-    from .models import Event
-
-    keep_days = get_setting("EVENT_RETENTION_DAYS") if days is None else days
-    cutoff = (now or timezone.now()) - timedelta(days=keep_days)
-    deleted, _ = Event.objects.filter(occurred_at__lt=cutoff).delete()
-    # Exposures hold visitor ids too: the same retention applies (first exposure before the
-    # cutoff). Only events are counted in the result, as the command reports events.
-    from .experiments.models import Exposure
-
-    Exposure.objects.filter(first_exposed_at__lt=cutoff).delete()
-    return deleted
+__getattr__ = moved(__name__, "microadjust_cms.jobs.retention")

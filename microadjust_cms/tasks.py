@@ -11,7 +11,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from . import jobs
+from .jobs import runner as jobs
 
 
 class LearningJobTask(Task):

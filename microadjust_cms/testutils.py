@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
-from .context import VisitorContext
-from .simulation import simulated_overrides
+from .rendering.simulation import simulated_overrides
+from .visitor.context import VisitorContext
 
 
 @contextlib.contextmanager

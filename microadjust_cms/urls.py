@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from .collect import collect
-from .fragments import fragment
+from .rendering.fragments import fragment
+from .tracking.collect import collect
 
 app_name = "microadjust"
 

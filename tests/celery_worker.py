@@ -42,7 +42,7 @@ class WorkerProcess:
 
     def wait_for_job(self, job_id: int, timeout: float = JOB_TIMEOUT):
         """The job's row once it reaches a final status (fails with the worker's log if not)."""
-        from microadjust_cms.models import LearningJob
+        from microadjust_cms.jobs.models import LearningJob
 
         deadline = time.monotonic() + timeout
         while True:

@@ -4,13 +4,14 @@ import pytest
 from django.core.cache import caches
 from django.core.management import call_command
 
-from microadjust_cms import faults, fragment_cache
-from microadjust_cms.cluster_segments import cluster_cache
+from microadjust_cms import faults
 from microadjust_cms.conditions import clear_compiled_cache
 from microadjust_cms.experiments.runtime import experiment_cache
 from microadjust_cms.learning.scoring import model_cache
-from microadjust_cms.segments import segment_cache
-from microadjust_cms.stores import get_profile_store
+from microadjust_cms.rendering import fragment_cache
+from microadjust_cms.segments.clusters import cluster_cache
+from microadjust_cms.segments.membership import segment_cache
+from microadjust_cms.visitor.stores import get_profile_store
 
 MOBILE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
              "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
@@ -55,7 +56,7 @@ def _redis_or_fail():
 def redis_store(settings):
     """Point the profile store at the real Redis (database 15, flushed around each test)."""
     _redis_or_fail()
-    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.visitor.stores.redis.RedisProfileStore"
     settings.MICROADJUST_REDIS_ALIAS = "redis"
     get_profile_store.cache_clear()
     from django_redis import get_redis_connection
@@ -72,7 +73,7 @@ def unreachable_redis_store(settings):
     settings.CACHES = {**settings.CACHES, "redis-down": {
         "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0",
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
-    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.visitor.stores.redis.RedisProfileStore"
     settings.MICROADJUST_REDIS_ALIAS = "redis-down"
     get_profile_store.cache_clear()
     return get_profile_store()

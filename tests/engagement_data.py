@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from microadjust_cms.models import Event
+from microadjust_cms.tracking.models import Event
 
 BLOCKS = [("vid-a", "video", "travel"), ("vid-b", "video", "howto"),
           ("art-a", "article", "travel"), ("art-b", "article", "budget")]

@@ -16,7 +16,7 @@ def visitor_client(**defaults) -> Client:
     """A test client carrying a valid signed visitor cookie (a fresh visitor id, kept on
     ``client.visitor_id``), as a first page view leaves a browser."""
     from microadjust_cms.conf import get_setting
-    from microadjust_cms.context import visitor_cookie_signer
+    from microadjust_cms.visitor.context import visitor_cookie_signer
 
     client = Client(**defaults)
     client.visitor_id = uuid.uuid4().hex
@@ -30,7 +30,7 @@ def stored_event(at=None, **fields):
     itself on creation."""
     from django.utils import timezone
 
-    from microadjust_cms.models import Event
+    from microadjust_cms.tracking.models import Event
 
     at = at or timezone.now()
     fields.setdefault("occurred_at", at)

@@ -3,7 +3,7 @@
 
 from django.db import OperationalError
 
-from microadjust_cms.jobs import purge_old_events
+from microadjust_cms.jobs.runner import purge_old_events
 
 calls: list[dict] = []
 failures_left = 0

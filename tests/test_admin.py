@@ -5,7 +5,7 @@ import json
 import pytest
 from django.core.checks import run_checks
 
-from microadjust_cms.models import Segment
+from microadjust_cms.segments.models import Segment
 
 pytestmark = pytest.mark.django_db
 ADD_URL = "/admin/snippets/microadjust_cms/segment/add/"
@@ -142,9 +142,9 @@ def test_duplicate_variant_names_are_rejected(demo):
 
 def test_system_checks(settings):
     assert not [m for m in run_checks() if m.id.startswith("microadjust_cms")]
-    settings.MIDDLEWARE = ["microadjust_cms.middleware.VisitorContextMiddleware",
+    settings.MIDDLEWARE = ["microadjust_cms.visitor.middleware.VisitorContextMiddleware",
                            "django.contrib.sessions.middleware.SessionMiddleware"]
-    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.visitor.stores.redis.RedisProfileStore"
     ids = {m.id for m in run_checks()}
     assert {"microadjust_cms.E001", "microadjust_cms.E003"} <= ids
     settings.MICROADJUST_PROFILE_STORE = "nowhere.Store"
@@ -219,7 +219,7 @@ def test_repeated_block_ids_are_renewed_when_a_revision_is_saved(demo):
 
 def test_saved_blocks_carry_a_rules_revision_that_follows_their_conditions(demo, client):
     """Pages saved through the blocks store ``rules_rev``; decisions follow an edited rule."""
-    from microadjust_cms.block_ids import as_saved
+    from microadjust_cms.rendering.block_ids import as_saved
     from project.demo.models import HomePage
 
     from .conftest import MOBILE_UA
@@ -265,7 +265,7 @@ def test_blocks_stored_without_a_revision_still_follow_edits(demo, client):
 def test_variants_are_stored_compact_and_keep_their_ids(demo, client):
     """Variants are stored flat (no ListBlock item wrapper, empty segment or condition left
     out); their list ids survive a load and save, and the older item format still reads."""
-    from microadjust_cms.block_ids import as_saved
+    from microadjust_cms.rendering.block_ids import as_saved
     from project.demo.models import HomePage
 
     from .conftest import MOBILE_UA

@@ -6,8 +6,9 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 
-from microadjust_cms import jobs
-from microadjust_cms.models import Event, LearningJob
+from microadjust_cms.jobs import runner as jobs
+from microadjust_cms.jobs.models import LearningJob
+from microadjust_cms.tracking.models import Event
 
 pytestmark = pytest.mark.django_db
 INDEX = "/admin/microadjust/jobs/"
@@ -37,7 +38,7 @@ def job_runner(django_user_model):
 def menu_urls(user):
     from django.test import RequestFactory
 
-    from microadjust_cms.admin_menu import personalization_menu
+    from microadjust_cms.admin.menu import personalization_menu
 
     request = RequestFactory().get("/admin/")
     request.user = user

@@ -4,8 +4,8 @@ permission may look, a cluster's name may be changed, and nobody adds or deletes
 import pytest
 from django.contrib.auth.models import Permission
 
-from microadjust_cms.cluster_admin import CLUSTER_POLICY, RUN_POLICY
-from microadjust_cms.engagement_admin import POLICY as ENGAGEMENT_POLICY
+from microadjust_cms.admin.clusters import CLUSTER_POLICY, RUN_POLICY
+from microadjust_cms.admin.engagement import POLICY as ENGAGEMENT_POLICY
 
 pytestmark = pytest.mark.django_db
 

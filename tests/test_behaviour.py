@@ -8,10 +8,10 @@ import pytest
 from django.test import RequestFactory
 
 from microadjust_cms.behaviour import engagement_level, engagement_score, summarize, top_affinity
-from microadjust_cms.context import VisitorContext
 from microadjust_cms.faults import counters
-from microadjust_cms.models import Event
-from microadjust_cms.stores import Profile
+from microadjust_cms.tracking.models import Event
+from microadjust_cms.visitor.context import VisitorContext
+from microadjust_cms.visitor.stores import Profile
 
 from .conftest import DESKTOP_UA
 from .helpers import variants, visitor_client
@@ -86,7 +86,7 @@ def test_behaviour_signals_read_the_profile():
 
 
 def test_this_block_in_a_variant_means_that_block(demo):
-    from microadjust_cms.block_ids import object_personalized_values
+    from microadjust_cms.rendering.block_ids import object_personalized_values
 
     article = demo["article"]
     related = next(v for v in object_personalized_values(article) if v.block_id == "related-reading")

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from microadjust_cms.models import Event, LearningJob
+from microadjust_cms.jobs.models import LearningJob
 from microadjust_cms.tasks import purge_old_events
+from microadjust_cms.tracking.models import Event
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +40,7 @@ def test_recluster_on_the_worker_events_in_clusters_out_profiles_updated(live_ce
     """The issue's end-to-end run: planted behaviour in the event table, ``recluster`` queued
     with ``.delay`` and run by the worker process, clusters in the database, and every visitor's
     cluster in the real Redis profile store (which the worker wrote, not this process)."""
-    from microadjust_cms.models import Cluster, ClusterRun
+    from microadjust_cms.learning.models import Cluster, ClusterRun
     from microadjust_cms.tasks import recluster
     from tests.test_recluster import TYPES, planted_events, slugs_by_type
 

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from microadjust_cms.learning.clustering import recluster
-from microadjust_cms.models import Cluster, ClusterRun
+from microadjust_cms.learning.cluster_runs import recluster
+from microadjust_cms.learning.models import Cluster, ClusterRun
 
 from .test_recluster import planted_events
 

@@ -14,9 +14,9 @@ from django.test import Client
 from django.utils import timezone
 
 from microadjust_cms.conf import get_setting
-from microadjust_cms.context import visitor_cookie_signer
-from microadjust_cms.models import Event
-from microadjust_cms.retention import purge_events
+from microadjust_cms.jobs.retention import purge_events
+from microadjust_cms.tracking.models import Event
+from microadjust_cms.visitor.context import visitor_cookie_signer
 
 from .helpers import visitor_client
 
@@ -277,7 +277,7 @@ def test_an_integrity_error_is_a_500_not_a_503_the_tracker_would_resend(visitor,
     def broken(*args, **kwargs):
         raise IntegrityError("a constraint the schema missed")
 
-    monkeypatch.setattr("microadjust_cms.collect.store_events", broken)
+    monkeypatch.setattr("microadjust_cms.tracking.collect.store_events", broken)
     with pytest.raises(IntegrityError):
         post(visitor, batch(*good_events()))
 
@@ -297,7 +297,7 @@ def test_database_failure_is_a_503_with_retry_after(visitor, monkeypatch):
     def unavailable(*args, **kwargs):
         raise OperationalError("database is down")
 
-    monkeypatch.setattr("microadjust_cms.collect.store_events", unavailable)
+    monkeypatch.setattr("microadjust_cms.tracking.collect.store_events", unavailable)
     response = post(visitor, batch(*good_events()))
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert response.json()["error"] == "unavailable"
@@ -347,8 +347,11 @@ def test_openapi_spec_matches_the_schema_the_endpoint_enforces():
 
     import yaml
 
-    from microadjust_cms import collect, collect_schema, fragments, responses
-    from microadjust_cms.collect_schema import EVENT_FIELDS
+    from microadjust_cms import responses
+    from microadjust_cms.rendering import fragments
+    from microadjust_cms.tracking import collect
+    from microadjust_cms.tracking import schema as collect_schema
+    from microadjust_cms.tracking.schema import EVENT_FIELDS
 
     spec = yaml.safe_load((Path(__file__).parent.parent / "docs" / "openapi.yaml").read_text())
     schemas = spec["components"]["schemas"]
@@ -403,7 +406,7 @@ def test_purge_task_is_registered_and_scheduled(visitor):
 def test_store_events_writes_every_column_of_a_full_batch(visitor, settings):
     """The cursor path stores what the ORM would: all columns, a batch at the size limit
     (more parameters than old SQLite takes in one statement, so it is chunked there)."""
-    from microadjust_cms.event_store import store_events
+    from microadjust_cms.tracking.event_store import store_events
 
     rows = [{"type": "scroll", "occurred_at": timezone.now() - timedelta(seconds=i), "page_id": i + 1,
              "path": f"/p{i}/", "previous_path": "", "block_id": "", "variant": "", "value": 25,
@@ -452,7 +455,7 @@ def test_a_batch_failing_in_the_database_stores_nothing(visitor, monkeypatch):
     """The batch is one statement (in one transaction): a row the database refuses takes the
     whole batch with it. A refusal of the data (not an unreachable database) is a bug, so a 500,
     not a 503 the tracker would keep resending."""
-    from microadjust_cms import event_store
+    from microadjust_cms.tracking import event_store
 
     def too_long_name(row):
         return {**row, "name": "x" * 500}  # past the column's 100 characters
@@ -462,7 +465,7 @@ def test_a_batch_failing_in_the_database_stores_nothing(visitor, monkeypatch):
     def store_with_a_bad_last_row(visitor_id, rows, **kwargs):
         original(visitor_id, [*rows[:-1], too_long_name(rows[-1])], **kwargs)
 
-    monkeypatch.setattr("microadjust_cms.collect.store_events", store_with_a_bad_last_row)
+    monkeypatch.setattr("microadjust_cms.tracking.collect.store_events", store_with_a_bad_last_row)
     from django.db import DataError, connection
 
     if connection.vendor == "sqlite":  # SQLite does not enforce varchar lengths

@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from microadjust_cms.conditions import ConditionError, compile_condition, validate_condition
-from microadjust_cms.signal_registry import Signal, registry
+from microadjust_cms.signals.registry import Signal, registry
 
 
 class FakeVisitor:

@@ -15,13 +15,14 @@ from django.utils import timezone
 from wagtail import blocks
 
 from microadjust_cms.conditions import compile_condition
-from microadjust_cms.context import VisitorContext, visitor_cookie_signer
 from microadjust_cms.learning import scoring
 from microadjust_cms.learning.engagement import label_impressions, train, train_model, training_set
+from microadjust_cms.learning.models import EngagementModel
 from microadjust_cms.learning.predictor import FastPredictor
-from microadjust_cms.models import EngagementModel, Event
-from microadjust_cms.ranked_blocks import RankedBlock
-from microadjust_cms.stores import Profile
+from microadjust_cms.rendering.ranked_blocks import RankedBlock
+from microadjust_cms.tracking.models import Event
+from microadjust_cms.visitor.context import VisitorContext, visitor_cookie_signer
+from microadjust_cms.visitor.stores import Profile
 
 from .engagement_data import plant
 from .helpers import visitor_client
@@ -344,7 +345,7 @@ def test_predicted_engagement_is_false_without_a_model(caplog):
 
 def test_predicted_engagement_param_is_a_known_content_type():
     from microadjust_cms.conditions import ConditionError, validate_condition
-    from microadjust_cms.signal_registry import registry
+    from microadjust_cms.signals.registry import registry
 
     validate_condition(rule("gte", 10, "podcast"))  # no model yet: any content type
     trained()

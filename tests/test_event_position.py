@@ -5,7 +5,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from microadjust_cms.models import Event
+from microadjust_cms.tracking.models import Event
 
 from .helpers import visitor_client
 

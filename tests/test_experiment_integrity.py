@@ -10,11 +10,11 @@ from django.test import Client, RequestFactory
 from waffle import flag_is_active
 from waffle.models import Flag
 
-from microadjust_cms.context import VisitorContext
 from microadjust_cms.experiments.lifecycle import transition
 from microadjust_cms.experiments.models import ExclusionGroup, Experiment, Exposure
 from microadjust_cms.experiments.report import arm_counts
-from microadjust_cms.experiments.runtime import assign, experiment_cache
+from microadjust_cms.experiments.runtime import assign, experiment_cache, visitor_in_holdout
+from microadjust_cms.visitor.context import VisitorContext
 
 from .conftest import DESKTOP_UA
 from .helpers import stored_event, variants, visitor_client
@@ -187,7 +187,7 @@ def render_tag(source, visitor_id, settings_holdout, settings):
 def test_ifvisitor_gives_the_holdout_its_else_branch(settings):
     source = '{% ifvisitor signal="device" value="desktop" %}adjusted{% else %}default{% endifvisitor %}'
     html, visitor = render_tag(source, "0" * 32, 0.9999, settings)
-    assert visitor.in_holdout and html == "default"
+    assert visitor_in_holdout(visitor) and html == "default"
     assert [tuple(a) for a in visitor.adjustments] == [("tag:device.eq", "else", "holdout")]
     html, visitor = render_tag(source, "0" * 32, 0, settings)
     assert html == "adjusted"
@@ -297,7 +297,7 @@ def test_two_tabs_of_one_visit_both_count_toward_the_visit_cap(settings, alias, 
     assert visit_adjustments_before(visitor_for("v" * 32)) == 6
     if alias == "redis":  # the expiry slides with each request of the visit
         from microadjust_cms.conf import get_setting
-        from microadjust_cms.stores.base import visitor_key
+        from microadjust_cms.visitor.stores.base import visitor_key
 
         ttl = caches[alias].ttl(visitor_key("v" * 32, "adjusted"))
         assert 0 < ttl <= get_setting("VISIT_IDLE_SECONDS")

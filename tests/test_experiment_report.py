@@ -16,12 +16,12 @@ from django.test import Client
 from django.utils import timezone
 from wagtail.models import ModelLogEntry
 
-from microadjust_cms.block_ids import as_saved
 from microadjust_cms.experiments import stats
 from microadjust_cms.experiments.models import Arm, Experiment, Exposure
 from microadjust_cms.experiments.report import arm_counts, build_report, daily_series
 from microadjust_cms.experiments.runtime import assign, experiment_cache
-from microadjust_cms.models import Event
+from microadjust_cms.rendering.block_ids import as_saved
+from microadjust_cms.tracking.models import Event
 
 from .helpers import stored_event, variants, visitor_client
 from .test_experiments import ADD_URL, experiment_post, ids, visitor_for

@@ -10,9 +10,9 @@ from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from waffle.models import Flag
 
-from microadjust_cms.context import VisitorContext
 from microadjust_cms.experiments.models import Arm, ExclusionGroup, Experiment, Exposure
 from microadjust_cms.experiments.runtime import assign, experiment_cache
+from microadjust_cms.visitor.context import VisitorContext
 
 from .conftest import DESKTOP_UA
 from .helpers import stored_event, variants, visitor_client
@@ -70,7 +70,7 @@ def text_block(block_id, variants, triggers=None):
 def publish(slug, blocks):
     from wagtail.models import Site
 
-    from microadjust_cms.block_ids import as_saved
+    from microadjust_cms.rendering.block_ids import as_saved
     from project.demo.models import HomePage
 
     root = Site.objects.get(is_default_site=True).root_page
@@ -208,7 +208,7 @@ def test_the_holdout_gets_defaults_everywhere(settings, demo):
     for visitor_id in held[:5]:
         client = visitor_client()
         client.visitor_id = visitor_id
-        from microadjust_cms.context import visitor_cookie_signer
+        from microadjust_cms.visitor.context import visitor_cookie_signer
 
         client.cookies["ma_vid"] = visitor_cookie_signer().sign(visitor_id)
         assert variants(client.get("/hero/", HTTP_USER_AGENT=DESKTOP_UA)) == {"hero": "default", "desktop": "default"}
@@ -226,7 +226,7 @@ def test_the_holdout_keeps_the_editors_order_in_ranked_blocks(settings):
     settings.MICROADJUST_EXPERIMENT_HOLDOUT = 1.0
     visitor = visitor_for(ids(1)[0])
     # The engagement model is never asked for a holdout visitor (rank raising would show it).
-    with mock.patch("microadjust_cms.ranked_blocks.rank", side_effect=AssertionError("ranked")):
+    with mock.patch("microadjust_cms.rendering.ranked_blocks.rank", side_effect=AssertionError("ranked")):
         html = ranked_value().render_for(visitor, {"request": visitor.request})
     assert 'data-ma-variant="ranked"' not in html and 'data-ma-variant="editor"' in html
     assert html.index("the harbour") < html.index("the ferry") < html.index("budgets")
@@ -340,7 +340,7 @@ def test_exposures_follow_the_event_retention(hero_page, settings):
 
     from django.utils import timezone
 
-    from microadjust_cms.retention import purge_events
+    from microadjust_cms.jobs.retention import purge_events
 
     make_experiment()
     old, recent = visitor_client(), visitor_client()
@@ -394,7 +394,7 @@ def test_the_goal_query_counts_conversions_after_first_exposure(hero_page):
     from django.db.models import Count, Q
     from django.utils import timezone
 
-    from microadjust_cms.models import Event
+    from microadjust_cms.tracking.models import Event
 
     experiment = make_experiment()
     clients = [visitor_client() for _ in range(6)]
@@ -528,7 +528,7 @@ def test_bad_experiment_input_is_a_form_error(arms, fields, message):
 
 def test_an_arm_rule_offers_and_accepts_only_the_chosen_experiments_arms():
     from microadjust_cms.conditions import ConditionError, validate_condition
-    from microadjust_cms.signal_registry import registry
+    from microadjust_cms.signals.registry import registry
 
     make_experiment("hero-test")
     make_experiment("other-test", arms=(("off", 1, True), ("Z", 1, False)))
@@ -545,7 +545,7 @@ def test_an_arm_rule_offers_and_accepts_only_the_chosen_experiments_arms():
 
 def test_a_page_bound_to_a_finished_experiment_stays_savable():
     from microadjust_cms.conditions import validate_condition
-    from microadjust_cms.signal_registry import registry
+    from microadjust_cms.signals.registry import registry
 
     experiment = make_experiment()
     Experiment.objects.filter(pk=experiment.pk).update(status="finished")

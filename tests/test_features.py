@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from microadjust_cms.learning.features import BASE_FEATURES, profile_features, visitor_features
-from microadjust_cms.models import Event
-from microadjust_cms.stores import Profile
+from microadjust_cms.tracking.models import Event
+from microadjust_cms.visitor.stores import Profile
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now().replace(microsecond=0)

@@ -38,7 +38,7 @@ def test_exclude_gives_the_next_best_variant(client, demo):
 
 
 def test_the_adjustment_is_recorded_but_no_page_view(client, demo):
-    from microadjust_cms.stores import get_profile_store
+    from microadjust_cms.visitor.stores import get_profile_store
 
     article = demo["article"]
     response = fragment(client, article, "loyal-readers-section")
@@ -108,7 +108,7 @@ def test_database_unavailable_is_a_503_with_retry_after(client, demo, monkeypatc
     def unreachable(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr("microadjust_cms.fragments.cached_personalized_value", unreachable)
+    monkeypatch.setattr("microadjust_cms.rendering.fragments.cached_personalized_value", unreachable)
     response = fragment(client, demo["home"], "mobile-banner")
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert response.json()["error"] == "unavailable"
@@ -118,7 +118,7 @@ def test_database_unavailable_is_a_503_with_retry_after(client, demo, monkeypatc
 def publish_card_page(triggers):
     from wagtail.models import Site
 
-    from microadjust_cms.block_ids import as_saved
+    from microadjust_cms.rendering.block_ids import as_saved
     from project.demo.models import HomePage
 
     def card(title):
@@ -218,7 +218,7 @@ def test_a_page_without_a_live_revision_is_read_each_time(client, demo):
 
 
 def test_cached_values_are_not_shared_between_requests(demo):
-    from microadjust_cms.fragment_cache import cached_personalized_value
+    from microadjust_cms.rendering.fragment_cache import cached_personalized_value
 
     home = demo["home"]
     cached, first = cached_personalized_value(home, "mobile-banner")

@@ -26,11 +26,11 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from microadjust_cms.collect_schema import DAY_MS, EVENT_FIELDS, SCROLL_MILESTONES
 from microadjust_cms.conf import get_setting
-from microadjust_cms.context import visitor_cookie_signer
-from microadjust_cms.fragments import REASONS
-from microadjust_cms.models import Event
+from microadjust_cms.rendering.fragments import REASONS
+from microadjust_cms.tracking.models import Event
+from microadjust_cms.tracking.schema import DAY_MS, EVENT_FIELDS, SCROLL_MILESTONES
+from microadjust_cms.visitor.context import visitor_cookie_signer
 
 from .helpers import report_at_session_end
 
@@ -416,7 +416,7 @@ def _demo_ids():
     variant names."""
     from wagtail.models import Page
 
-    from microadjust_cms.block_ids import object_personalized_values
+    from microadjust_cms.rendering.block_ids import object_personalized_values
 
     targets, variants = [], {"default"}
     for page in Page.objects.live().specific():

@@ -39,7 +39,7 @@ from django.urls import resolve, reverse
 from wagtail.models import Site
 
 from home.models import LandingPage
-from microadjust_cms.block_ids import as_saved
+from microadjust_cms.rendering.block_ids import as_saved
 
 def hero(heading):
     return {"heading": heading, "text": "Personalized on the server."}
@@ -178,7 +178,7 @@ def test_without_waffle_check_and_migrate_name_it_instead_of_a_traceback(site):
 def test_waffle_middleware_and_flag_model_are_checked(settings):
     from django.core.checks import run_checks
 
-    from microadjust_cms.experiments.models import connect_signals
+    from microadjust_cms.experiments.runtime import connect_signals
 
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "waffle.middleware.WaffleMiddleware"]
     assert "microadjust_cms.W004" in {m.id for m in run_checks()}

@@ -7,9 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from microadjust_cms import jobs
-from microadjust_cms.job_locks import job_lock
-from microadjust_cms.models import Event, LearningJob
+from microadjust_cms.jobs import runner as jobs
+from microadjust_cms.jobs.locks import job_lock
+from microadjust_cms.jobs.models import LearningJob
+from microadjust_cms.tracking.models import Event
 
 from . import job_standins
 
@@ -91,7 +92,7 @@ class TestRealJobs:
         return None
 
     def test_recluster_command_clusters_planted_visitors(self):
-        from microadjust_cms.models import Cluster, ClusterRun
+        from microadjust_cms.learning.models import Cluster, ClusterRun
 
         from .test_recluster import planted_events
 
@@ -104,7 +105,7 @@ class TestRealJobs:
         assert LearningJob.objects.get().status == "done"
 
     def test_train_command_trains_on_planted_impressions(self):
-        from microadjust_cms.models import EngagementModel
+        from microadjust_cms.learning.models import EngagementModel
 
         from .engagement_data import plant
 

@@ -8,11 +8,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from microadjust_cms import jobs
-from microadjust_cms.beat import beat_schedule
-from microadjust_cms.job_locks import RedisJobLock, job_lock
-from microadjust_cms.models import Event, LearningJob
+from microadjust_cms.jobs import runner as jobs
+from microadjust_cms.jobs.beat import beat_schedule
+from microadjust_cms.jobs.locks import RedisJobLock, job_lock
+from microadjust_cms.jobs.models import LearningJob
 from microadjust_cms.tasks import purge_old_events, recluster
+from microadjust_cms.tracking.models import Event
 
 from . import job_standins
 

@@ -41,7 +41,7 @@ def test_production_settings_read_urls():
     assert data["name"] == "site"
     assert data["cache"] == "django_redis.cache.RedisCache"
     assert data["location"] == "redis://cache.example:6379/2"
-    assert data["store"] == "microadjust_cms.stores.redis.RedisProfileStore"
+    assert data["store"] == "microadjust_cms.visitor.stores.redis.RedisProfileStore"
     assert data["debug"] is False
     assert data["checks"] == []
 

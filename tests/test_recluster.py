@@ -8,11 +8,14 @@ import pytest
 from django.test import RequestFactory
 from django.utils import timezone
 
-from microadjust_cms.cluster_segments import cluster_cache
-from microadjust_cms.context import VisitorContext
-from microadjust_cms.learning.clustering import ClusteringError, recluster
-from microadjust_cms.models import Cluster, ClusterRun, Event
-from microadjust_cms.stores import Profile, get_profile_store
+from microadjust_cms.learning.cluster_runs import recluster
+from microadjust_cms.learning.clustering import ClusteringError
+from microadjust_cms.learning.models import Cluster, ClusterRun
+from microadjust_cms.segments.clusters import cluster_cache
+from microadjust_cms.segments.membership import membership
+from microadjust_cms.tracking.models import Event
+from microadjust_cms.visitor.context import VisitorContext
+from microadjust_cms.visitor.stores import Profile, get_profile_store
 
 from .conftest import DESKTOP_UA, MOBILE_UA
 
@@ -134,7 +137,7 @@ def test_a_far_away_type_is_a_new_cluster_and_a_vanished_one_is_retired(settings
     # Conditions naming the retired cluster still validate (editors can save their pages); at
     # render the rule is false, as the cluster is no longer anyone's.
     from microadjust_cms.conditions import validate_condition
-    from microadjust_cms.segments import segment_choices
+    from microadjust_cms.segments.membership import segment_choices
 
     validate_condition({"signal": "cluster", "op": "eq", "value": retired.slug})
     validate_condition({"signal": "segment", "op": "contains", "value": retired.slug})
@@ -162,8 +165,8 @@ def test_a_failed_run_is_recorded_and_raised(settings):
 def test_a_run_failing_while_assigning_still_places_new_visitors_on_its_clusters(monkeypatch):
     """The run saved its clusters (committed) before the profile store failed: new visitors are
     placed on those clusters, never on a retired one from the run before."""
-    from microadjust_cms.cluster_segments import visitor_cluster
-    from microadjust_cms.stores import StoreUnavailable
+    from microadjust_cms.segments.clusters import visitor_cluster
+    from microadjust_cms.visitor.stores import StoreUnavailable
 
     planted_events()
     recluster(k=3)
@@ -218,13 +221,13 @@ def test_a_visitor_without_assignment_gets_the_nearest_centroid(clustered, djang
 
 def test_without_a_run_the_cluster_signal_is_empty():
     assert visitor(visits=3).signal("cluster") is None
-    assert "cluster-1" not in visitor(visits=3).segments
+    assert "cluster-1" not in membership(visitor(visits=3))
 
 
 def test_cluster_segments_and_the_cluster_signal_decide_a_personalized_block(clustered):
     from microadjust_cms.conditions import validate_condition
-    from microadjust_cms.segments import segment_choices
-    from microadjust_cms.signal_registry import registry
+    from microadjust_cms.segments.membership import segment_choices
+    from microadjust_cms.signals.registry import registry
     from project.demo.models import HomePage
 
     choices = dict(segment_choices())
@@ -244,22 +247,22 @@ def test_cluster_segments_and_the_cluster_signal_decide_a_personalized_block(clu
         profile = store.load(f"{kind}-001", None, record_view=False, now=time.time())
         assert value.decide(visitor(**{f: getattr(profile, f) for f in ("cluster", "cluster_run")})).variant == expected
     assert value.decide(visitor(cluster="cluster-99")).variant in ("readers", "fans", "skim")  # nearest
-    assert set(visitor(cluster=clustered["video"]).segments) == {clustered["video"]}
+    assert set(membership(visitor(cluster=clustered["video"]))) == {clustered["video"]}
 
 
 def test_cluster_segments_are_false_when_the_store_is_down(clustered, unreachable_redis_store):
     context = VisitorContext(RequestFactory().get("/", HTTP_USER_AGENT=DESKTOP_UA))
     context.__dict__["visitor_id"] = "f" * 32
-    assert clustered["reader"] not in context.segments
+    assert clustered["reader"] not in membership(context)
 
 
 def test_preview_as_a_cluster(clustered):
-    from microadjust_cms.simulation import preview_modes_for, visitor_for_mode
+    from microadjust_cms.rendering.simulation import preview_modes_for, visitor_for_mode
 
     modes = dict(preview_modes_for([("", "Default")]))
     assert modes[f"cluster:{clustered['video']}"] == "As cluster: video fans, mobile"
     simulated = visitor_for_mode(RequestFactory().get("/"), f"cluster:{clustered['video']}")
-    assert simulated.signal("cluster") == clustered["video"] and clustered["video"] in simulated.segments
+    assert simulated.signal("cluster") == clustered["video"] and clustered["video"] in membership(simulated)
 
 
 SETTINGS_URL = "/admin/settings/microadjust_cms/clusteringsettings/"
@@ -268,8 +271,8 @@ SETTINGS_URL = "/admin/settings/microadjust_cms/clusteringsettings/"
 def test_an_editor_fixes_k_and_the_method_in_settings(admin_client):
     """Settings → Clustering: a fixed k and method apply to every run without options (nightly,
     the button); bad values are form errors; options given to a run still win."""
-    from microadjust_cms.learning.clustering import recluster
-    from microadjust_cms.models import ClusteringSettings
+    from microadjust_cms.learning.cluster_runs import recluster
+    from microadjust_cms.learning.models import ClusteringSettings
 
     response = admin_client.get(SETTINGS_URL, follow=True)  # to the one settings object
     assert response.status_code == 200 and "Number of clusters" in response.content.decode()

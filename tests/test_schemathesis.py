@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from microadjust_cms.models import Event
+from microadjust_cms.tracking.models import Event
 
 from .helpers import report_at_session_end
 

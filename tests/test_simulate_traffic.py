@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Avg, Count, Max
 
-from microadjust_cms.models import Event
-from microadjust_cms.stores import get_profile_store
+from microadjust_cms.tracking.models import Event
+from microadjust_cms.visitor.stores import get_profile_store
 from project.demo.page_reader import read_page
 
 ACCEPTED_RE = re.compile(r"Events accepted: (\d+) in (\d+) batches; refused: 0\.")

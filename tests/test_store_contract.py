@@ -2,8 +2,8 @@
 
 import pytest
 
-from microadjust_cms.stores import get_profile_store
-from microadjust_cms.stores.base import ProfileStore
+from microadjust_cms.visitor.stores import get_profile_store
+from microadjust_cms.visitor.stores.base import ProfileStore
 
 IDLE = 30 * 60
 T0 = 1_800_000_000.0
@@ -13,7 +13,7 @@ T0 = 1_800_000_000.0
 def store(request, settings) -> ProfileStore:
     if request.param == "redis":
         return request.getfixturevalue("redis_store")
-    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.cache.CacheProfileStore"
+    settings.MICROADJUST_PROFILE_STORE = "microadjust_cms.visitor.stores.cache.CacheProfileStore"
     get_profile_store.cache_clear()
     return get_profile_store()
 
@@ -238,7 +238,7 @@ def test_assignments_do_not_extend_a_cached_profile_past_its_ttl(settings):
     not keep an inactive visitor's profile alive (the Redis store keeps the TTL natively)."""
     import time
 
-    from microadjust_cms.stores import get_profile_store
+    from microadjust_cms.visitor.stores import get_profile_store
 
     settings.MICROADJUST_PROFILE_TTL = 3
     store = get_profile_store()

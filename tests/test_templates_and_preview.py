@@ -2,9 +2,9 @@ import pytest
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory
 
-from microadjust_cms.context import VisitorContext
-from microadjust_cms.models import Segment
+from microadjust_cms.segments.models import Segment
 from microadjust_cms.testutils import as_visitor, override_signal
+from microadjust_cms.visitor.context import VisitorContext
 
 from .conftest import MOBILE_UA
 from .helpers import variants
@@ -147,7 +147,7 @@ def test_preview_modes_show_the_page_as_a_segment_or_simulated_visitor(demo, adm
 
 @pytest.mark.django_db
 def test_custom_signal_from_the_hook(client, demo):
-    from microadjust_cms.signal_registry import registry
+    from microadjust_cms.signals.registry import registry
 
     assert registry.get("newsletter_subscriber").type == "boolean"
     request = RequestFactory().get("/")

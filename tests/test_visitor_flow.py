@@ -50,11 +50,11 @@ def test_repeat_view_of_the_same_page_surfaces_fresh_content(client, demo):
 
 
 def test_returning_visitor_after_thirty_idle_minutes(client, demo):
-    with mock.patch("microadjust_cms.context.time.time", return_value=1_800_000_000.0):
+    with mock.patch("microadjust_cms.visitor.context.time.time", return_value=1_800_000_000.0):
         assert variants(client.get("/"))["welcome-hero"] == "default"
-    with mock.patch("microadjust_cms.context.time.time", return_value=1_800_000_000.0 + 600):
+    with mock.patch("microadjust_cms.visitor.context.time.time", return_value=1_800_000_000.0 + 600):
         assert variants(client.get("/"))["welcome-hero"] == "default"  # same visit
-    with mock.patch("microadjust_cms.context.time.time",
+    with mock.patch("microadjust_cms.visitor.context.time.time",
                     return_value=1_800_000_000.0 + 600 + 1801):
         response = client.get("/")
     assert variants(response)["welcome-hero"] == "returning"
@@ -64,7 +64,7 @@ def test_returning_visitor_after_thirty_idle_minutes(client, demo):
 def test_rule_segment_section_from_the_third_visit(client, demo):
     base = 1_800_000_000.0
     for visit in range(3):
-        with mock.patch("microadjust_cms.context.time.time", return_value=base + visit * 4000):
+        with mock.patch("microadjust_cms.visitor.context.time.time", return_value=base + visit * 4000):
             response = client.get("/article/")
         expected = "loyal" if visit == 2 else "default"
         assert variants(response)["loyal-readers-section"] == expected
@@ -76,7 +76,7 @@ def test_greeting_follows_site_time(client, demo, settings):
 
     def at(hour):
         moment = datetime(2026, 11, 27, hour, 0, tzinfo=ZoneInfo(settings.TIME_ZONE))
-        with mock.patch("microadjust_cms.context.site_now", return_value=moment):
+        with mock.patch("microadjust_cms.visitor.context.site_now", return_value=moment):
             return variants(client.get("/"))["greeting"]
 
     assert at(8) == "morning"
@@ -94,7 +94,7 @@ def test_plain_page_keeps_its_headers_and_touches_nothing(client, demo, settings
         ("paragraph", "<p>Nothing personalized here.</p>")])
     demo["home"].add_child(instance=plain)
     plain.save_revision().publish()
-    with mock.patch("microadjust_cms.stores.cache.CacheProfileStore.load") as load:
+    with mock.patch("microadjust_cms.visitor.stores.cache.CacheProfileStore.load") as load:
         response = client.get("/plain/")
     assert response.status_code == 200
     load.assert_not_called()
@@ -154,7 +154,7 @@ def test_no_user_agent_renders_desktop_defaults(client, demo):
 
 @pytest.mark.parametrize("header", [{"HTTP_DNT": "1"}, {"HTTP_SEC_GPC": "1"}])
 def test_do_not_track_and_gpc_get_no_cookie_and_no_profile(client, demo, header):
-    with mock.patch("microadjust_cms.stores.cache.CacheProfileStore.load") as load:
+    with mock.patch("microadjust_cms.visitor.stores.cache.CacheProfileStore.load") as load:
         first = client.get("/", **header)
         second = client.get("/", **header)
     load.assert_not_called()

@@ -8,7 +8,7 @@ from django.template import engines
 from django.urls import path
 from django.utils.safestring import mark_safe
 
-from microadjust_cms.blocks import PersonalizedBlock
+from microadjust_cms.rendering.blocks import PersonalizedBlock
 from project.demo.blocks import CardBlock
 from project.urls import urlpatterns as site_urlpatterns
 

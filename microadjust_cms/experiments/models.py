@@ -62,7 +62,7 @@ class ExposureQuerySet(models.QuerySet):
     def with_goal(self, experiment: Experiment) -> ExposureQuerySet:
         """Exposures of ``experiment`` annotated ``reached`` (bool): the visitor reached the
         experiment's goal in ``Experiment.measured_window`` (from their first exposure)."""
-        from ..models import Event
+        from ..tracking.models import Event
 
         goal = Event.objects.filter(experiment.goal_q(), visitor_id=OuterRef("visitor_id"),
                                     **experiment.measured_window())
@@ -330,35 +330,3 @@ class Exposure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.visitor_id} saw {self.arm.name} of {self.experiment}"
-
-
-def _experiments_changed(**_kwargs: object) -> None:
-    """Every process re-reads the running experiments (once the change is committed)."""
-    from django.db import transaction
-
-    from .runtime import experiment_cache
-
-    experiment_cache.forget()
-    transaction.on_commit(experiment_cache.invalidate)
-
-
-def connect_signals() -> None:
-    """Called from the app's ``ready`` (waffle's flag model is swappable: known only then)."""
-    from django.core.exceptions import ImproperlyConfigured
-    from django.db.models.signals import m2m_changed, post_delete, post_save
-    from waffle import get_waffle_flag_model
-
-    try:
-        flags: tuple = (get_waffle_flag_model(),)
-    except ImproperlyConfigured:
-        # "waffle" (or the app of a swapped flag model) is not installed. Raising here would
-        # crash every manage.py command with a traceback; the system check (checks.py, E009 /
-        # E010) names what is missing instead.
-        flags = ()
-    for model in (Experiment, Arm, ExclusionGroup, *flags):
-        post_save.connect(_experiments_changed, sender=model, dispatch_uid=f"ma-exp-{model.__name__}-save")
-        post_delete.connect(_experiments_changed, sender=model, dispatch_uid=f"ma-exp-{model.__name__}-del")
-    for flag_model in flags:
-        for through in (flag_model.users.through, flag_model.groups.through):
-            m2m_changed.connect(_experiments_changed, sender=through, dispatch_uid=f"ma-exp-{through.__name__}")
-

@@ -22,16 +22,18 @@ for experiments the cache remembers as stored for this visitor.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
 from django.db import DatabaseError
 
 from ..conf import get_setting
-from ..decisions import Decision
 from ..faults import record
-from ..stores.base import visitor_key
+from ..visitor.stores.base import visitor_key
 from .runtime import Assignment, visitor_assignment
+
+if TYPE_CHECKING:
+    from ..rendering.decisions import Decision
 
 logger = logging.getLogger("microadjust_cms.experiments")
 _new = tuple.__new__
@@ -66,7 +68,7 @@ def settle(value: Any, visitor: Any, decision: Decision, bindings: dict | None =
         if bound or not cap_reached(visitor) or value.triggers.get("cap") == "never":
             visitor.counted_adjustments += 1
         else:
-            decision = _new(Decision, ("default", value["default"], "capped"))
+            decision = _new(type(decision), ("default", value["default"], "capped"))
             variant = "default"
     if owner is not None:
         _note_exposure(visitor, owner[0])
@@ -138,7 +140,10 @@ def _caps() -> tuple[int | None, int | None]:
 
 def after_response(visitor: Any) -> None:
     """The request's writes, once the response is built: the visit's adjustment count (its
-    expiry slides, so 30 idle minutes start a new visit) and the new exposures."""
+    expiry slides, so 30 idle minutes start a new visit) and the new exposures. Installed in
+    ``visitor.context.after_response_hooks`` by ``apps.ready``; most requests have neither."""
+    if not (visitor.exposures or visitor.counted_adjustments):
+        return
     # A preview (Wagtail's, or "as a segment") is an editor checking the page: no exposure and
     # nothing toward the caps, whoever the editor is.
     if visitor.simulated or not visitor.visitor_id or getattr(visitor.request, "is_preview", False):

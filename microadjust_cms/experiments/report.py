@@ -95,7 +95,7 @@ def _dwell_filter(experiment: Experiment) -> Q:
 
 def _annotated_exposures(experiment: Experiment):
     """Exposures with ``reached`` (goal after first exposure) and ``dwell`` (ms after it)."""
-    from ..models import Event
+    from ..tracking.models import Event
 
     dwell = (Event.objects.filter(_dwell_filter(experiment), visitor_id=OuterRef("visitor_id"),
                                   **experiment.measured_window())

@@ -168,6 +168,22 @@ def in_holdout(visitor_id: str | None) -> bool:
     return unit_from_state(_holdout_seed(), visitor_id) < share
 
 
+def visitor_in_holdout(visitor: Any) -> bool:
+    """``in_holdout`` for the request's visitor, once a request. Only ``assign`` reads this (a
+    QA tester in the holdout is enrolled for QA, never by hash); rendering reads ``held_out``."""
+    memo = visitor.memo
+    found = memo.get("__in_holdout")
+    if found is None:
+        found = memo["__in_holdout"] = in_holdout(visitor.visitor_id)
+    return found
+
+
+def held_out(visitor: Any) -> bool:
+    """The holdout rule ``apps.ready`` installs (``VisitorContext.held_out``): in the global
+    holdout and not a QA tester this request."""
+    return visitor_in_holdout(visitor) and not qa_request(visitor)
+
+
 _waffle_settings: dict[str, Any] = {}
 
 
@@ -250,12 +266,12 @@ def assign(visitor: Any, slug: str) -> Assignment | None:
     if rule is True and experiment.flag.everyone is not True:  # a QA rule
         # In the holdout, only testers are enrolled (``qa_request``): an audience rule (staff,
         # groups, ...) must not take a share of the holdout out of it.
-        if visitor.in_holdout and waffle_rule(request, experiment.flag, testers_only=True) is not True:
+        if visitor_in_holdout(visitor) and waffle_rule(request, experiment.flag, testers_only=True) is not True:
             return None
         index = choose_arm(unit_from_state(experiment.seed, visitor_id or ""), experiment.full_ranges)
         arm = experiment.arms[index]
         return Assignment(experiment.id, arm.id, arm.name, experiment.priority, qa=True)
-    if visitor_id is None or visitor.in_holdout:
+    if visitor_id is None or visitor_in_holdout(visitor):
         return None
     group = experiment.group
     if group is not None and not group[1] <= unit_from_state(group[0], visitor_id) < group[2]:
@@ -287,3 +303,37 @@ def visitor_assignment(visitor: Any, slug: str) -> Assignment | None:
         return memo[key]
     value = memo[key] = assign(visitor, slug)
     return value
+
+
+# -- Re-read when experiments or their flags change ---------------------------------------------
+
+def _experiments_changed(**_kwargs: object) -> None:
+    """Every process re-reads the running experiments (once the change is committed)."""
+    from django.db import transaction
+
+    experiment_cache.forget()
+    transaction.on_commit(experiment_cache.invalidate)
+
+
+def connect_signals() -> None:
+    """Called from the app's ``ready`` (waffle's flag model is swappable: known only then)."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db.models.signals import m2m_changed, post_delete, post_save
+    from waffle import get_waffle_flag_model
+
+    from .models import Arm, ExclusionGroup, Experiment
+
+    try:
+        flags: tuple = (get_waffle_flag_model(),)
+    except ImproperlyConfigured:
+        # "waffle" (or the app of a swapped flag model) is not installed. Raising here would
+        # crash every manage.py command with a traceback; the system check (checks.py, E009 /
+        # E010) names what is missing instead.
+        flags = ()
+    for model in (Experiment, Arm, ExclusionGroup, *flags):
+        post_save.connect(_experiments_changed, sender=model, dispatch_uid=f"ma-exp-{model.__name__}-save")
+        post_delete.connect(_experiments_changed, sender=model, dispatch_uid=f"ma-exp-{model.__name__}-del")
+    for flag_model in flags:
+        for through in (flag_model.users.through, flag_model.groups.through):
+            m2m_changed.connect(_experiments_changed, sender=through, dispatch_uid=f"ma-exp-{through.__name__}")
+

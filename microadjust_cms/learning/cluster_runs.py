@@ -25,7 +25,7 @@ from .clustering import ClusterResult, PreviousClusters, cluster_matrix
 from .features import visitor_features
 
 if TYPE_CHECKING:
-    from ..models import ClusterRun
+    from .models import ClusterRun
 
 logger = logging.getLogger("microadjust_cms.learning")
 #: Steps before the assignment chunks: features, fit, save.
@@ -35,7 +35,7 @@ FIXED_STEPS = 3
 def recluster(*, k: int | None = None, method: str | None = None,
               progress: Callable[[int, int], None] | None = None) -> ClusterRun:
     """Run the clustering now and return the recorded ``ClusterRun`` (see the module doc)."""
-    from ..models import ClusteringSettings, ClusterRun
+    from .models import ClusteringSettings, ClusterRun
 
     if k is None or method is None:  # what an editor fixed in Settings → Clustering, if anything
         fixed = ClusteringSettings.load()
@@ -81,7 +81,7 @@ def _finish(run: ClusterRun, started: float) -> ClusterRun:
 
 def _previous() -> PreviousClusters | None:
     """The active clusters' centroids (original units), on the union of their feature names."""
-    from ..models import Cluster
+    from .models import Cluster
 
     clusters = list(Cluster.objects.filter(active=True).exclude(centroid={}))
     if not clusters:
@@ -94,7 +94,7 @@ def _previous() -> PreviousClusters | None:
 @transaction.atomic
 def _save(run, result: ClusterResult, names: tuple[str, ...]) -> list[str]:
     """Update matched clusters, create new ones, retire unmatched ones; return slugs by index."""
-    from ..models import Cluster
+    from .models import Cluster
 
     matched = {key for key in result.matches if key is not None}
     Cluster.objects.filter(active=True).exclude(pk__in=matched).update(active=False, size=0)
@@ -127,7 +127,7 @@ def _save(run, result: ClusterResult, names: tuple[str, ...]) -> list[str]:
 
 def _write_assignments(visitor_ids: np.ndarray, slugs: np.ndarray, run_id: int,
                        report: Callable[[int], None]) -> None:
-    from ..stores import get_profile_store
+    from ..visitor.stores import get_profile_store
 
     store = get_profile_store()
     chunk = get_setting("CLUSTER_ASSIGN_CHUNK")

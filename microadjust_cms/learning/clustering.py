@@ -25,7 +25,7 @@ from ..conf import get_setting
 from .cluster_names import cluster_names
 
 if TYPE_CHECKING:
-    from ..models import ClusterRun
+    from .models import ClusterRun
 
 METHODS = ("kmeans", "hierarchical")
 #: MiniBatchKMeans batch: large enough that 1M rows need few steps, small enough for 2 cores.
@@ -201,7 +201,11 @@ def nearest_centroid(vector: np.ndarray, means: np.ndarray, scales: np.ndarray,
 
 def recluster(*, k: int | None = None, method: str | None = None,
               progress: Callable[[int, int], None] | None = None) -> ClusterRun:
-    """Build features, cluster, match, save the run and write assignments (``cluster_runs``)."""
-    from .cluster_runs import recluster as run
+    """Deprecated: use ``learning.cluster_runs.recluster`` (this module is the arithmetic only;
+    importing the run from here made the two import each other)."""
+    import warnings
+    from importlib import import_module
 
-    return run(k=k, method=method, progress=progress)
+    warnings.warn("microadjust_cms.learning.clustering.recluster moved to "
+                  "microadjust_cms.learning.cluster_runs.recluster", DeprecationWarning, stacklevel=2)
+    return import_module("microadjust_cms.learning.cluster_runs").recluster(k=k, method=method, progress=progress)

@@ -32,12 +32,12 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ..conf import get_setting
-from ..stores import Profile
+from ..visitor.stores import Profile
 from . import Progress
 from .features import content_types_of, feature_names, profile_features, visitor_features
 
 if TYPE_CHECKING:
-    from ..models import EngagementModel
+    from .models import EngagementModel
 
 CONTENT_TYPE_FEATURE = "block:content_type"
 POSITION_FEATURE = "block:position"
@@ -145,7 +145,7 @@ class TrainingSet:
 
 def training_set(*, now: datetime | None = None, events: Any = None) -> TrainingSet:
     """Impressions of the window with their labels and features (see the module docstring)."""
-    from ..models import Event
+    from ..tracking.models import Event
 
     now = now or timezone.now()
     days = get_setting("LEARNING_WINDOW_DAYS")
@@ -257,7 +257,7 @@ def train(*, now: datetime | None = None, events: Any = None,
     """Build the training set, fit, measure on the held-out impressions, save the run."""
     from sklearn.metrics import log_loss, roc_auc_score
 
-    from ..models import EngagementModel
+    from .models import EngagementModel
 
     started = time.perf_counter()
     step = progress or (lambda _done, _total: None)

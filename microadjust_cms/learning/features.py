@@ -90,7 +90,7 @@ def visitor_features(*, window_days: int | None = None, now: datetime | None = N
     ``visitor_ids`` limits the result to those visitors; ``events`` replaces the Event queryset
     (another database alias, tests).
     """
-    from ..models import Event
+    from ..tracking.models import Event
 
     now = now or timezone.now()
     days = get_setting("LEARNING_WINDOW_DAYS") if window_days is None else window_days

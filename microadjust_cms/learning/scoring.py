@@ -21,7 +21,7 @@ import numpy as np
 
 from ..conf import get_setting
 from ..process_copies import ProcessCopy
-from ..stores import StoreUnavailable
+from ..visitor.stores import StoreUnavailable
 from .engagement import Layout, load_estimator
 from .features import profile_features
 from .predictor import fast_predictor
@@ -91,7 +91,7 @@ def load(row: Any) -> LoadedModel:
 
 
 def _load_active() -> LoadedModel | None:
-    from ..models import EngagementModel
+    from .models import EngagementModel
 
     row = (EngagementModel.objects.filter(active=True, estimator__isnull=False)
            .order_by("-version").first())
@@ -160,6 +160,25 @@ def rank(visitor: Any, items: Sequence[Item]) -> Ranking:
     scores = model.predict(model.matrix(vector, items))
     # Stable: equal scores keep the editor's order.
     return Ranking(np.argsort(-scores, kind="stable").tolist(), scores, MODEL)
+
+
+def _engagement_models_changed(**_kwargs: object) -> None:
+    """This process reloads the active model at once; others once the change is committed (told
+    earlier, they could reload the old model and keep it)."""
+    from django.db import transaction
+
+    model_cache.forget()
+    transaction.on_commit(model_cache.invalidate)
+
+
+def connect_signals() -> None:
+    """Called from the app's ``ready``: training or activating a model reaches every process."""
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import EngagementModel
+
+    post_save.connect(_engagement_models_changed, sender=EngagementModel, dispatch_uid="ma-engagement-save")
+    post_delete.connect(_engagement_models_changed, sender=EngagementModel, dispatch_uid="ma-engagement-delete")
 
 
 __all__ = ["Item", "LoadedModel", "Ranking", "model_cache", "rank", "score", "usable_model",

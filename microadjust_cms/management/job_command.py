@@ -55,8 +55,8 @@ class JobCommand(BaseCommand):
         return {}
 
     def handle(self, *args, **options):
-        from microadjust_cms.jobs import run_job
-        from microadjust_cms.models import LearningJob
+        from microadjust_cms.jobs.models import LearningJob
+        from microadjust_cms.jobs.runner import run_job
 
         kwargs = self.job_options(options)
         label = LearningJob.Kind(self.kind).label

@@ -20,9 +20,9 @@ from django.template.base import FilterExpression, Node, NodeList, Parser, Token
 from django.utils.safestring import SafeString, mark_safe
 
 from ..conditions import ConditionError, compile_condition, validate_condition
-from ..context import get_visitor
 from ..experiments.recording import expose
-from ..signal_registry import registry
+from ..signals.registry import registry
+from ..visitor.context import get_visitor
 
 register = template.Library()
 logger = logging.getLogger("microadjust_cms.templatetags")
@@ -207,7 +207,7 @@ def microadjust_tracker(context: template.Context) -> str:
     from django.utils.html import format_html, json_script
 
     from ..conf import get_setting
-    from ..context import opted_out
+    from ..visitor.context import opted_out
 
     request = context.get("request")
     if not isinstance(request, HttpRequest) or opted_out(request):

@@ -2,8 +2,8 @@
 
 from wagtail import blocks
 
-from microadjust_cms.blocks import PersonalizedBlock
-from microadjust_cms.ranked_blocks import RankedBlock
+from microadjust_cms.rendering.blocks import PersonalizedBlock
+from microadjust_cms.rendering.ranked_blocks import RankedBlock
 
 
 class HeroBlock(blocks.StructBlock):

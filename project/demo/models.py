@@ -2,7 +2,7 @@ from wagtail.admin.panels import FieldPanel
 from wagtail.fields import StreamField
 from wagtail.models import Page
 
-from microadjust_cms.preview import PersonalizedPreviewMixin
+from microadjust_cms.rendering.preview import PersonalizedPreviewMixin
 
 from .blocks import body_blocks
 

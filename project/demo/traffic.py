@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from microadjust_cms.collect_schema import MAX_DWELL_MS, SCROLL_MILESTONES
+from microadjust_cms.tracking.schema import MAX_DWELL_MS, SCROLL_MILESTONES
 
 from .page_reader import TrackedBlock, TrackedPage
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from microadjust_cms.beat import beat_schedule
+from microadjust_cms.jobs.beat import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -45,7 +45,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "microadjust_cms.middleware.VisitorContextMiddleware",
+    "microadjust_cms.visitor.middleware.VisitorContextMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
     # waffle: sets its percent and testing (dwft_) cookies on the way out.
     "waffle.middleware.WaffleMiddleware",

@@ -47,7 +47,7 @@ MICROADJUST_CACHE_ALIAS = "microadjust"
 MICROADJUST_REDIS_ALIAS = "microadjust"
 MICROADJUST_JOB_LOCK_CACHE = "microadjust"
 RATELIMIT_USE_CACHE = "microadjust"
-MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+MICROADJUST_PROFILE_STORE = "microadjust_cms.visitor.stores.redis.RedisProfileStore"
 MICROADJUST_COOKIE_SECURE = True
 
 CELERY_TASK_ALWAYS_EAGER = False

@@ -44,7 +44,7 @@ if os.environ.get("MICROADJUST_TEST_WORKER_DATABASE"):
     DATABASES["default"]["NAME"] = os.environ["MICROADJUST_TEST_WORKER_DATABASE"]
 if os.environ.get("MICROADJUST_TEST_WORKER_REDIS_STORE"):
     # The worker writes cluster assignments where the test reads them: the real Redis.
-    MICROADJUST_PROFILE_STORE = "microadjust_cms.stores.redis.RedisProfileStore"
+    MICROADJUST_PROFILE_STORE = "microadjust_cms.visitor.stores.redis.RedisProfileStore"
     MICROADJUST_REDIS_ALIAS = "redis"
 if os.environ.get("MICROADJUST_TEST_WORKER_BROKER"):
     CELERY_TASK_ALWAYS_EAGER = False

@@ -20,7 +20,7 @@ if not os.environ.get("CI"):  # in CI a missing playwright is an error, not a sk
                         reason="playwright is not installed: pip install -e '.[test]'")
 from playwright.sync_api import Locator, Page, expect  # noqa: E402
 
-from microadjust_cms.models import Segment  # noqa: E402
+from microadjust_cms.segments.models import Segment
 from tests.conftest import DESKTOP_UA, MOBILE_UA  # noqa: E402
 
 pytestmark = pytest.mark.browser

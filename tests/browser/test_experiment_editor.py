@@ -18,10 +18,10 @@ if not os.environ.get("CI"):  # in CI a missing playwright is an error, not a sk
 from playwright.sync_api import Browser, Locator, Page, expect  # noqa: E402
 
 from microadjust_cms.conf import get_setting  # noqa: E402
-from microadjust_cms.context import visitor_cookie_signer  # noqa: E402
 from microadjust_cms.experiments.models import Experiment, Exposure  # noqa: E402
 from microadjust_cms.experiments.runtime import assign, experiment_cache  # noqa: E402
 from microadjust_cms.experiments.stats import sample_size_per_arm  # noqa: E402
+from microadjust_cms.visitor.context import visitor_cookie_signer
 from tests.browser.test_admin_editor import add_rule, root_group, stored_json  # noqa: E402
 from tests.helpers import variants, visitor_client  # noqa: E402
 from tests.test_experiments import visitor_for  # noqa: E402

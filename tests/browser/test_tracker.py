@@ -7,8 +7,8 @@ import time
 import pytest
 from playwright.sync_api import Page
 
-from microadjust_cms.block_ids import as_saved
-from microadjust_cms.models import Event
+from microadjust_cms.rendering.block_ids import as_saved
+from microadjust_cms.tracking.models import Event
 
 pytestmark = pytest.mark.browser
 

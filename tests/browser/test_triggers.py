@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page
 
-from microadjust_cms.block_ids import as_saved
-from microadjust_cms.models import Event
+from microadjust_cms.rendering.block_ids import as_saved
+from microadjust_cms.tracking.models import Event
 
 from .test_tracker import FILLER, card, leave, wait_for
 

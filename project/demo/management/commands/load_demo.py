@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from wagtail.models import Page, Site
 
-from microadjust_cms.block_ids import as_saved
-from microadjust_cms.models import Segment
+from microadjust_cms.rendering.block_ids import as_saved
+from microadjust_cms.segments.models import Segment
 from project.demo.models import ArticlePage, HomePage
 
 

@@ -30,7 +30,7 @@ from django.utils import timezone
 from wagtail.models import Site
 
 from microadjust_cms.conf import get_setting
-from microadjust_cms.context import visitor_cookie_signer
+from microadjust_cms.visitor.context import visitor_cookie_signer
 from project.demo.page_reader import TrackedPage, read_page
 from project.demo.traffic import (
     VISITOR_TYPES,

@@ -16,11 +16,11 @@ from wagtail.admin import messages
 from wagtail.admin.auth import permission_denied
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 
+from ..experiments import lifecycle, stats
+from ..experiments.chart import line_chart
+from ..experiments.models import Experiment
+from ..experiments.report import METRIC_LABELS, METRICS, build_report
 from ..responses import problem
-from . import lifecycle, stats
-from .chart import line_chart
-from .models import Experiment
-from .report import METRIC_LABELS, METRICS, build_report
 
 VIEW_PERMISSIONS = ("microadjust_cms.view_experiment", "microadjust_cms.change_experiment",
                     "microadjust_cms.add_experiment")

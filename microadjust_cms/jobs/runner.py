@@ -17,9 +17,9 @@ import redis.exceptions
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from .conf import get_setting
-from .job_locks import JobLock, job_lock
-from .learning import Progress
+from ..conf import get_setting
+from ..learning import Progress
+from .locks import JobLock, job_lock
 
 if TYPE_CHECKING:
     from .models import LearningJob
@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 #: kind -> dotted path of a function taking ``progress=`` (and options) and returning a result
 #: whose ``str()`` is a one-line summary. Imported when a job runs, not before.
 JOBS: dict[str, str] = {
-    "recluster": "microadjust_cms.learning.clustering.recluster",
+    "recluster": "microadjust_cms.learning.cluster_runs.recluster",
     "train": "microadjust_cms.learning.engagement.train_model",
-    "purge": "microadjust_cms.jobs.purge_old_events",
+    "purge": "microadjust_cms.jobs.runner.purge_old_events",
 }
 
 #: Errors worth another try a little later (a database or Redis restart, a dropped connection).

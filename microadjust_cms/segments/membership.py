@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .conditions import Predicate, compile_condition
-from .process_copies import ProcessCopy
+from ..conditions import Predicate, compile_condition
+from ..process_copies import ProcessCopy
 
 logger = logging.getLogger("microadjust_cms.segments")
 GENERATION_KEY = "microadjust:segments:generation"
@@ -36,13 +36,22 @@ def rule_segment_choices() -> list[tuple[str, str]]:
 
 def segment_choices() -> list[tuple[str, str]]:
     """Rule segments, then the active cluster segments (``cluster-<n>``)."""
-    from .cluster_segments import cluster_segment_choices
+    from .clusters import cluster_segment_choices
 
     return rule_segment_choices() + cluster_segment_choices()
 
 
+def membership(visitor: Any) -> SegmentMembership:
+    """The visitor's segments this request (one ``SegmentMembership``, kept in its memo)."""
+    memo = visitor.memo
+    found = memo.get("__segments")
+    if found is None:
+        found = memo["__segments"] = SegmentMembership(visitor)
+    return found
+
+
 class SegmentMembership:
-    """Set-like and lazy: ``"slug" in visitor.segments`` evaluates that one segment only."""
+    """Set-like and lazy: ``"slug" in membership(visitor)`` evaluates that one segment only."""
 
     def __init__(self, visitor: Any) -> None:
         self.visitor = visitor
@@ -77,7 +86,7 @@ class SegmentMembership:
         return result
 
     def __iter__(self):
-        from .cluster_segments import cluster_cache
+        from .clusters import cluster_cache
 
         forced = self.visitor.overrides.get("segments")
         slugs = forced if forced is not None else [*segment_cache.get().keys(), *cluster_cache.get().active]
@@ -93,8 +102,8 @@ class SegmentMembership:
 def _in_cluster(visitor: Any, slug: str) -> bool:
     """Membership of a cluster segment: the visitor's ``cluster`` signal names it. False when
     the profile store is down (as every profile rule)."""
-    from .cluster_segments import is_cluster_slug
-    from .stores import StoreUnavailable
+    from ..visitor.stores import StoreUnavailable
+    from .clusters import is_cluster_slug
 
     if not is_cluster_slug(slug):
         return False
@@ -102,3 +111,17 @@ def _in_cluster(visitor: Any, slug: str) -> bool:
         return visitor.signal("cluster") == slug
     except StoreUnavailable:
         return False
+
+
+def _segments_changed(**_kwargs: object) -> None:
+    segment_cache.invalidate()
+
+
+def connect_signals() -> None:
+    """Called from the app's ``ready``: an editor's save or delete reaches every process."""
+    from django.db.models.signals import post_delete, post_save
+
+    from .models import Segment
+
+    post_save.connect(_segments_changed, sender=Segment, dispatch_uid="ma-segment-save")
+    post_delete.connect(_segments_changed, sender=Segment, dispatch_uid="ma-segment-delete")

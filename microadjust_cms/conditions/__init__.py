@@ -13,8 +13,8 @@ import operator
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .signal_registry import SignalRegistry
-from .signal_registry import registry as default_registry
+from ..signals.registry import SignalRegistry
+from ..signals.registry import registry as default_registry
 
 logger = logging.getLogger("microadjust_cms.conditions")
 

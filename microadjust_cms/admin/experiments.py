@@ -11,9 +11,9 @@ from wagtail.admin import messages
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, HelpPanel, InlinePanel, MultiFieldPanel
 from wagtail.snippets.views.snippets import SnippetViewSet
 
-from ..admin_menu import MENU_HOOK
-from .audit import ExperimentCopyView, ExperimentEditView
-from .models import ExclusionGroup, Experiment
+from ..experiments.models import ExclusionGroup, Experiment
+from .experiment_audit import ExperimentCopyView, ExperimentEditView
+from .menu import MENU_HOOK
 
 
 class ExperimentViewSet(SnippetViewSet):

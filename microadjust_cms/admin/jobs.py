@@ -19,8 +19,8 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.tables import Column, DateColumn, StatusTagColumn, UserColumn
 from wagtail.admin.views.generic.base import BaseListingView
 
-from .conf import get_setting
-from .models import LearningJob
+from ..conf import get_setting
+from ..jobs.models import LearningJob
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def has_active_jobs() -> bool:
 @require_POST
 def run_learning_job(request: HttpRequest, kind: str) -> HttpResponse:
     """Queue a job of ``kind`` for the user, then back to the list."""
-    from .tasks import TASKS
+    from ..tasks import TASKS
 
     if not request.user.has_perm(RUN_PERMISSION):
         raise PermissionDenied
@@ -104,7 +104,7 @@ def run_learning_job(request: HttpRequest, kind: str) -> HttpResponse:
 
 
 def _queue(request: HttpRequest, job: LearningJob, label: str) -> None:
-    from .tasks import TASKS
+    from ..tasks import TASKS
 
     try:
         result = TASKS[job.kind].delay(job_id=job.pk)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.log_actions import LogFormatter
 from wagtail.snippets.views.snippets import CopyView, EditView
 
-from .models import Experiment
+from ..experiments.models import Experiment
 
 #: Fields whose changes are logged (the salt, flag name and timestamps are not editor input).
 AUDITED_FIELDS = ("name", "slug", "hypothesis", "status", "starts_at", "ends_at", "goal_type", "goal_name",

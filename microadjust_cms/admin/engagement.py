@@ -8,9 +8,9 @@ from django.utils.translation import gettext_lazy as _
 from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.viewsets.model import ModelViewSet
 
-from .admin_menu import MENU_HOOK
-from .admin_permissions import VIEWSETS_NEED_POLICY, limited_policy
-from .models import EngagementModel
+from ..learning.models import EngagementModel
+from .menu import MENU_HOOK
+from .permissions import VIEWSETS_NEED_POLICY, limited_policy
 
 #: Who may view engagement models may only view them.
 POLICY = limited_policy(EngagementModel, ("view", "inspect"))

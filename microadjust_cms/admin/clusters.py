@@ -17,10 +17,10 @@ from wagtail.admin.ui.tables import BooleanColumn, Column
 from wagtail.admin.views.generic import InspectView
 from wagtail.admin.viewsets.model import ModelViewSet
 
-from .admin_menu import MENU_HOOK
-from .admin_permissions import VIEWSETS_NEED_POLICY, limited_policy
-from .learning.cluster_runs import run_features
-from .models import Cluster, ClusterRun
+from ..learning.cluster_runs import run_features
+from ..learning.models import Cluster, ClusterRun
+from .menu import MENU_HOOK
+from .permissions import VIEWSETS_NEED_POLICY, limited_policy
 
 # Runs create (and retire) clusters and runs; editors may only look, or edit a cluster's name.
 CLUSTER_POLICY = limited_policy(Cluster, ("change", "view"))

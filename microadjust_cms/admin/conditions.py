@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from .conditions import OPERATOR_LABELS
-from .signal_registry import registry
+from ..conditions import OPERATOR_LABELS
+from ..signals.registry import registry
 
 
 def signal_catalogue(request: HttpRequest) -> JsonResponse:

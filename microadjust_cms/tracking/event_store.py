@@ -1,0 +1,156 @@
+"""Storing a validated batch of events: one multi-row ``INSERT`` in one transaction.
+
+Why not ``Event.objects.bulk_create``: the collect endpoint is the busiest write path of a site
+and a batch is already validated (``collect_schema``), so the ORM's per-object work (building
+ten model instances, ``pre_save`` and ``get_db_prep_save`` per field, and on PostgreSQL dumping
+every column as an array for ``UNNEST``) was about half the endpoint's CPU time. On PostgreSQL
+the batch goes as one JSON parameter to one ``INSERT ... SELECT FROM json_to_recordset``: the
+driver quotes three values instead of eleven a row, and the statement is the same text for
+every batch (psycopg caches its parse). Elsewhere (SQLite) it is one multi-row ``INSERT ...
+VALUES`` (two when the backend's parameter limit needs it). On PostgreSQL in autocommit mode
+the batch is one round trip (see ``_store_postgresql``) instead of four (BEGIN, SET, INSERT,
+COMMIT). About 0.15 ms of CPU and 0.45 ms of wall time a batch of ten on loopback, against
+about 1 ms and 2 ms through ``bulk_create``. No model signals are sent, as with
+``bulk_create``; ``received_at`` is one server time for the whole batch.
+
+On PostgreSQL the transaction commits with ``synchronous_commit`` off (``SET LOCAL``: this
+transaction only, nothing else on the connection) unless ``MICROADJUST_COLLECT_SYNCHRONOUS_COMMIT``
+is True. The commit then returns before its WAL is flushed to disk, so the endpoint does not
+wait for an fsync. The trade-off: if the database server crashes (not just restarts cleanly),
+batches acknowledged in the last moments before the crash (at most about three times
+``wal_writer_delay``, 600 ms by default) can be lost. The database stays consistent: a batch is
+there whole or not at all. Events are analytics, so this is the default; set the setting to True
+where every acknowledged batch must survive a crash. Inside an outer transaction (e.g.
+``ATOMIC_REQUESTS``) ``SET LOCAL`` applies to that whole transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.utils import timezone
+
+from ..conf import get_setting
+from .models import Event
+
+#: The keys of a ``collect_schema.validate_batch`` row, in column order (visitor, received_at
+#: and device added here: they are the same for the whole batch).
+ROW_FIELDS = ("type", "occurred_at", "page_id", "path", "previous_path", "block_id", "variant",
+              "value", "name", "content_type", "tags", "position")
+FIELDS = ("visitor_id", "received_at", "device", *ROW_FIELDS)
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(alias: str, count: int) -> str:
+    """``INSERT INTO <events> (<columns>) VALUES (%s, ...), ...`` for ``count`` rows."""
+    row = "(" + ", ".join(["%s"] * len(FIELDS)) + ")"
+    return f"INSERT INTO {_table(alias)} VALUES " + ", ".join([row] * count)
+
+
+def _table(alias: str) -> str:
+    """The events table and its columns in ``FIELDS`` order, quoted for ``alias``."""
+    quote = connections[alias].ops.quote_name
+    columns = ", ".join(quote(Event._meta.get_field(name).column) for name in FIELDS)
+    return f"{quote(Event._meta.db_table)} ({columns})"
+
+
+#: PostgreSQL column types of ``ROW_FIELDS`` for ``json_to_recordset``.
+_PG_TYPES = {"occurred_at": "timestamptz", "page_id": "integer", "value": "integer",
+             "position": "integer"}
+
+
+@lru_cache(maxsize=8)
+def _postgresql_sql(alias: str) -> str:
+    """One INSERT of a whole batch passed as one JSON parameter: psycopg then quotes one value,
+    not eleven a row, and the statement text is the same for every batch size. ``WITH
+    ORDINALITY`` keeps the batch's order in the ids."""
+    definitions = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in ROW_FIELDS)
+    selected = ", ".join(f"e.{name}" for name in ROW_FIELDS)
+    return (f"INSERT INTO {_table(alias)} SELECT %s, %s, %s, {selected} FROM ROWS FROM "
+            f"(json_to_recordset(%s::json) AS ({definitions})) WITH ORDINALITY AS e "
+            "ORDER BY e.ordinality")
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def store_events(visitor_id: str, rows: Sequence[dict[str, Any]], *, device: str = "",
+                 using: str = DEFAULT_DB_ALIAS) -> None:
+    """Insert ``rows`` (from ``validate_batch``) for ``visitor_id``: all of them or none.
+
+    ``device`` is the sending browser's device class (``device_from_user_agent``), kept so the
+    learning jobs can tell mobile visits from desktop ones without storing the User-Agent.
+
+    Raises ``DatabaseError`` when the database refuses or is unreachable.
+    """
+    if not rows:
+        return
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        _store_postgresql(connection, visitor_id, device, rows)
+    else:
+        _store_values(connection, visitor_id, device, rows)
+
+
+#: Sent before the INSERT unless COLLECT_SYNCHRONOUS_COMMIT (see the module docstring).
+ASYNCHRONOUS_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+
+
+def _store_postgresql(connection: Any, visitor_id: str, device: str,
+                      rows: Sequence[dict[str, Any]]) -> None:
+    """One round trip when the connection is in autocommit mode (the usual case): the INSERT,
+    after ``SET LOCAL`` in the same query string. PostgreSQL runs the statements of one simple
+    query as one implicit transaction, so the batch is stored whole or not at all, and the
+    ``SET LOCAL`` ends with it. Inside an outer transaction, or with server-side binding
+    (which takes one statement at a time), the same statements run one by one in a
+    transaction; that costs a BEGIN and a COMMIT round trip more."""
+    sql = _postgresql_sql(connection.alias)
+    params = [visitor_id, timezone.now(), device,
+              json.dumps([{name: row.get(name) for name in ROW_FIELDS} for row in rows],
+                         default=_json_default)]
+    asynchronous = not get_setting("COLLECT_SYNCHRONOUS_COMMIT")
+    server_side_binding = connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+    if connection.in_atomic_block or (asynchronous and server_side_binding is True):
+        with transaction.atomic(using=connection.alias, savepoint=False), \
+                connection.cursor() as cursor:
+            if asynchronous:
+                cursor.execute(ASYNCHRONOUS_COMMIT)
+            cursor.execute(sql, params)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"{ASYNCHRONOUS_COMMIT}; {sql}" if asynchronous else sql, params)
+
+
+def _store_values(connection: Any, visitor_id: str, device: str,
+                  rows: Sequence[dict[str, Any]]) -> None:
+    """Other databases: a multi-row ``INSERT ... VALUES`` in a transaction."""
+    adapt = connection.ops.adapt_datetimefield_value
+    received_at = adapt(timezone.now())
+    values = []
+    for row in rows:
+        occurred_at = row["occurred_at"]
+        values.append((visitor_id, received_at, device, row["type"],
+                       adapt(occurred_at) if isinstance(occurred_at, datetime) else occurred_at,
+                       row["page_id"], row["path"], row["previous_path"], row["block_id"],
+                       row["variant"], row["value"], row["name"], row["content_type"],
+                       row["tags"], row.get("position")))
+    # SQLite limits the parameters of one statement: a full batch may take two.
+    fields = [Event._meta.get_field(name) for name in FIELDS]
+    size = max(1, connection.ops.bulk_batch_size(fields, values))
+    with transaction.atomic(using=connection.alias, savepoint=False), \
+            connection.cursor() as cursor:
+        for start in range(0, len(values), size):
+            chunk = values[start:start + size]
+            cursor.execute(_insert_sql(connection.alias, len(chunk)),
+                           [value for row in chunk for value in row])
+
+
+__all__ = ["FIELDS", "store_events"]

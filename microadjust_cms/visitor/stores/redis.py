@@ -1,0 +1,178 @@
+"""Profile store on Redis through django-redis: one EVALSHA round trip a request.
+
+The visit and decay arithmetic runs in Lua scripts so concurrent requests of one visitor stay
+correct; every key carries the hash tag ``{visitor id}`` so the scripts also run on Redis
+Cluster. Keys: ``p`` (counters, engagement, ``aff:<name>`` affinity), ``pages`` (``<page>``
+views, ``s:<page>`` scroll depth, ``d:<page>`` dwell seconds), ``b`` (``a:<block>`` abandons,
+``c:<block>`` clicks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ...behaviour import BehaviourUpdate
+from ...conf import get_setting
+from .base import Profile, ProfileStore, StoreUnavailable, chunked, half_life_seconds
+
+# KEYS: profile, pages, blocks. ARGV: page key ("" for none), record (0/1), now, idle, ttl.
+LOAD_SCRIPT = """
+local p, pages = KEYS[1], KEYS[2]
+local page, record = ARGV[1], ARGV[2] == '1'
+local now, idle, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local count = 0
+if page ~= '' then count = tonumber(redis.call('HGET', pages, page) or '0') end
+if record then
+  local last = tonumber(redis.call('HGET', p, 'last_seen') or '0')
+  local visits = tonumber(redis.call('HGET', p, 'visits') or '0')
+  if visits == 0 or now - last > idle then
+    if visits > 0 then redis.call('HSET', p, 'last_visit_end', tostring(last)) end
+    redis.call('HINCRBY', p, 'visits', 1)
+    redis.call('HSET', p, 'visit_pageviews', 0)
+  end
+  redis.call('HINCRBY', p, 'visit_pageviews', 1)
+  redis.call('HINCRBY', p, 'total_pageviews', 1)
+  redis.call('HSETNX', p, 'first_seen', ARGV[3])
+  redis.call('HSET', p, 'prev_seen', tostring(last), 'last_seen', ARGV[3])
+  redis.call('EXPIRE', p, ttl)
+  if page ~= '' then
+    count = redis.call('HINCRBY', pages, page, 1)
+    redis.call('EXPIRE', pages, ttl)
+  end
+end
+local behaviour = {false, false}
+if page ~= '' then behaviour = redis.call('HMGET', pages, 's:' .. page, 'd:' .. page) end
+return {redis.call('HGETALL', p), count, behaviour, redis.call('HGETALL', KEYS[3])}
+"""
+
+# KEYS: profile, pages, blocks. ARGV: now, half-life seconds, ttl, engagement points,
+# conversions, then counted lists: affinity (name, points), pages (page, scroll, dwell
+# seconds), blocks (block, abandons, clicks). Same arithmetic as ``behaviour.apply_update``.
+RECORD_SCRIPT = """
+local p, pages, b = KEYS[1], KEYS[2], KEYS[3]
+local now, half, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local function decayed(v, since)
+  if v <= 0 or since <= 0 or now <= since then return math.max(v, 0) end
+  return v * math.pow(0.5, (now - since) / half)
+end
+local eng = tonumber(redis.call('HGET', p, 'eng') or '0')
+local eng_at = tonumber(redis.call('HGET', p, 'eng_at') or '0')
+redis.call('HSET', p, 'eng', tostring(decayed(eng, eng_at) + tonumber(ARGV[4])), 'eng_at', ARGV[1])
+if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', p, 'conv', ARGV[5]) end
+local i = 6
+local n = tonumber(ARGV[i]); i = i + 1
+if n > 0 then
+  local since = tonumber(redis.call('HGET', p, 'aff_at') or '0')
+  local all = redis.call('HGETALL', p)
+  for j = 1, #all, 2 do
+    if string.sub(all[j], 1, 4) == 'aff:' then
+      redis.call('HSET', p, all[j], tostring(decayed(tonumber(all[j + 1]), since)))
+    end
+  end
+  for _ = 1, n do
+    redis.call('HINCRBYFLOAT', p, 'aff:' .. ARGV[i], ARGV[i + 1]); i = i + 2
+  end
+  redis.call('HSET', p, 'aff_at', ARGV[1])
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local page, scroll, dwell = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if scroll > tonumber(redis.call('HGET', pages, 's:' .. page) or '0') then
+    redis.call('HSET', pages, 's:' .. page, ARGV[i + 1])
+  end
+  if dwell > 0 then redis.call('HINCRBYFLOAT', pages, 'd:' .. page, ARGV[i + 2]) end
+  i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', b, 'a:' .. ARGV[i], ARGV[i + 1]) end
+  if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', b, 'c:' .. ARGV[i], ARGV[i + 2]) end
+  i = i + 3
+end
+redis.call('EXPIRE', p, ttl)
+if redis.call('EXISTS', pages) == 1 then redis.call('EXPIRE', pages, ttl) end
+if redis.call('EXISTS', b) == 1 then redis.call('EXPIRE', b, ttl) end
+return 1
+"""
+
+
+class RedisProfileStore(ProfileStore):
+    def __init__(self) -> None:
+        from django_redis import get_redis_connection
+
+        self.client = get_redis_connection(get_setting("REDIS_ALIAS"))
+        self.script = self.client.register_script(LOAD_SCRIPT)
+        self.record_script = self.client.register_script(RECORD_SCRIPT)
+
+    def keys(self, visitor_id: str) -> list[str]:
+        return [self.key(visitor_id, "p"), self.key(visitor_id, "pages"),
+                self.key(visitor_id, "b")]
+
+    def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
+             now: float) -> Profile:
+        args = [page_key or "", "1" if record_view else "0", repr(float(now)),
+                get_setting("VISIT_IDLE_SECONDS"), get_setting("PROFILE_TTL")]
+        try:
+            flat, count, behaviour, flat_blocks = self.script(keys=self.keys(visitor_id), args=args)
+        except Exception as exc:  # connection refused, timeout, cluster move...
+            raise StoreUnavailable(str(exc)) from exc
+        state = {}
+        cluster = ""
+        for i in range(0, len(flat), 2):
+            name = flat[i].decode() if isinstance(flat[i], bytes) else flat[i]
+            if name == "cluster":  # the one text field (a slug)
+                value = flat[i + 1]
+                cluster = value.decode() if isinstance(value, bytes) else value
+                continue
+            state[name] = float(flat[i + 1])
+        blocks: dict[str, tuple[int, int]] = {}
+        for i in range(0, len(flat_blocks), 2):
+            name = flat_blocks[i].decode() if isinstance(flat_blocks[i], bytes) else flat_blocks[i]
+            abandons, clicks = blocks.get(name[2:], (0, 0))
+            if name.startswith("a:"):
+                abandons = int(flat_blocks[i + 1])
+            else:
+                clicks = int(flat_blocks[i + 1])
+            blocks[name[2:]] = (abandons, clicks)
+        scroll, dwell = (float(v) if v is not None else 0 for v in behaviour or (None, None))
+        return self.to_profile(state, int(count), record_view=record_view, now=now,
+                               page_behaviour=(scroll, dwell), blocks=blocks, cluster=cluster)
+
+    def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
+        args: list = [repr(float(now)), half_life_seconds(),
+                      get_setting("PROFILE_TTL"), repr(update.engagement), update.conversions]
+        args.append(len(update.affinity))
+        for name, points in update.affinity.items():
+            args += [name, repr(points)]
+        pages = sorted({*update.page_scroll, *update.page_dwell})
+        args.append(len(pages))
+        for page in pages:
+            args += [page, update.page_scroll.get(page, 0), repr(update.page_dwell.get(page, 0.0))]
+        blocks = sorted({*update.block_abandons, *update.block_clicks})
+        args.append(len(blocks))
+        for block in blocks:
+            args += [block, update.block_abandons.get(block, 0), update.block_clicks.get(block, 0)]
+        try:
+            self.record_script(keys=self.keys(visitor_id), args=args)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def clear(self, visitor_id: str) -> None:
+        self.client.delete(*self.keys(visitor_id))
+
+    def set_clusters(self, assignments: Iterable[tuple[str, str]], *, run_id: int) -> int:
+        """A non-transactional pipeline per chunk: HSET the slug and run into the profile hash,
+        and EXPIRE NX so a new profile expires while an existing one keeps its TTL (Redis 7)."""
+        ttl, written = get_setting("PROFILE_TTL"), 0
+        try:
+            for chunk in chunked(assignments, get_setting("CLUSTER_ASSIGN_CHUNK")):
+                pipe = self.client.pipeline(transaction=False)
+                for visitor_id, slug in chunk:
+                    key = self.key(visitor_id, "p")
+                    pipe.hset(key, mapping={"cluster": slug, "cluster_run": run_id})
+                    pipe.expire(key, ttl, nx=True)
+                pipe.execute()
+                written += len(chunk)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return written
