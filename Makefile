@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo demo-learn test install install-test tracker bench bench-instructions bench-collect bench-cluster bench-rank clean
+.PHONY: demo demo-learn test docs install install-test tracker bench bench-instructions bench-collect bench-cluster bench-rank clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ test: install-test
 	$(BIN)/python -m ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=project.settings.test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The documentation site (MkDocs, warnings are errors): the configuration and signal references
+# are generated from defaults.py and the signal registry. Open $(DOCS_SITE)/index.html.
+DOCS_SITE ?= site
+docs: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[docs]" $(if $(DJANGO),"$(DJANGO)") $(if $(WAGTAIL),"$(WAGTAIL)")
+	$(BIN)/mkdocs build --strict --site-dir $(DOCS_SITE)
 
 # tracker.js is shipped minified; edit microadjust_cms/static_src/tracker.js, then run this.
 tracker: install-test
