@@ -14,7 +14,7 @@ the database holds every accepted event. Writes ``bench/results/collect.json``.
 gunicorn runs sync workers, one per CPU (``--workers``): PostgreSQL, Redis and wrk share the
 same CPUs here, and on the 2-CPU reference machine 5 workers (gunicorn's "2 per CPU + 1")
 measured worse than 2 for all three endpoints (collect about 15 % fewer batches/s, fragment p99
-about 16 ms instead of 9 ms); see README.md, Production. The settings keep database connections
+about 16 ms instead of 9 ms); see docs/production.md. The settings keep database connections
 open (``CONN_MAX_AGE``). The collect endpoint and the bare view get the same server and the same
 16 connections. Each endpoint is warmed up before it is measured: a worker's first fragment
 request loads what the collect endpoint never needs (the User-Agent parser, templates), hundreds

@@ -4,7 +4,7 @@ Plain functions, no I/O: ``summarize`` turns validated event rows into one ``Beh
 that a profile store applies in a single round trip; ``engagement_score`` and friends turn the
 stored, decayed totals back into signal values.
 
-Engagement (documented in the README): every event earns points,
+Engagement (documented in docs/tracking.md): every event earns points,
 
     pageview 1 · impression 0.5 · dwell 1 per 10 s (at most 6 an event) · scroll milestone 0.5
     · click 3 · conversion 10 · abandon 0,
@@ -62,7 +62,7 @@ def _dwell_points(milliseconds: int | None) -> float:
 
 
 def summarize(rows: Iterable[Mapping[str, Any]]) -> BehaviourUpdate:
-    """One update from validated event rows (``collect_schema.validate_batch``)."""
+    """One update from validated event rows (``tracking.schema.validate_batch``)."""
     update = BehaviourUpdate()
     for row in rows:
         kind, block = row["type"], row.get("block_id") or ""

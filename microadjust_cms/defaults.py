@@ -41,7 +41,7 @@ COLLECT_RATE = "120/m"
 COLLECT_ALLOWED_ORIGINS: tuple[str, ...] = ()
 # PostgreSQL: False commits event batches without waiting for the WAL flush (synchronous_commit
 # off for that transaction only). A database crash can then lose the last fraction of a second
-# of acknowledged batches; True waits for the flush. See microadjust_cms/event_store.py.
+# of acknowledged batches; True waits for the flush. See ``tracking/event_store.py``.
 COLLECT_SYNCHRONOUS_COMMIT = False
 
 # Events older than this many days are deleted by the purge task / command (privacy).
@@ -53,7 +53,7 @@ TRACKER_IMPRESSION_MS = 750
 TRACKER_ABANDON_DWELL_MS = 2000
 TRACKER_FLUSH_MS = 5000
 
-# Behaviour signals (formula in ``behaviour.py`` and the README). Engagement and content
+# Behaviour signals (formula in ``behaviour.py`` and docs/tracking.md). Engagement and content
 # affinity points halve every this many days; the score is 100 · (1 - e^(-points / scale));
 # the level is "medium" from the first threshold and "high" from the second.
 ENGAGEMENT_HALF_LIFE_DAYS = 14
@@ -70,7 +70,7 @@ TRIGGER_FREQUENCY_CAP = 2
 LEARNING_WINDOW_DAYS = 30
 LEARNING_MAX_CONTENT_TYPES = 12
 
-# Learning jobs (``jobs.py``): Celery beat runs them on these crontabs ("minute hour day-of-month
+# Learning jobs (``jobs/runner.py``): Celery beat runs them on these crontabs ("minute hour day-of-month
 # month day-of-week", server time zone); None or "" leaves a job out of the schedule.
 RECLUSTER_SCHEDULE = "30 2 * * *"
 TRAIN_SCHEDULE = "0 3 * * *"
@@ -84,7 +84,7 @@ JOB_LOCK_TIMEOUT = 3600
 JOB_PROGRESS_INTERVAL = 1.0
 
 
-# Clustering (``learning/clustering.py``, README "Segments that learn: clustering").
+# Clustering (``learning/clustering.py``, docs/clustering.md).
 # k is chosen by the best silhouette within this range (inclusive) unless a run fixes it.
 CLUSTER_K_RANGE = (2, 8)
 # Visitors sampled to choose k (the silhouette is quadratic in the rows it scores).
@@ -104,7 +104,7 @@ CLUSTER_N_INIT = 3
 CLUSTER_ASSIGN_CHUNK = 5000
 
 
-# Engagement model (``learning/engagement.py``, README "Engagement model and RankedBlock"). An
+# Engagement model (``learning/engagement.py``, docs/engagement-model.md). An
 # impression is positive when the same visitor clicked the block, or dwelt on it at least
 # ENGAGEMENT_DWELL_SECONDS in total, within ENGAGEMENT_VISIT_SECONDS of it (the same visit).
 ENGAGEMENT_DWELL_SECONDS = 10
@@ -129,7 +129,7 @@ ENGAGEMENT_MAX_AGE_DAYS = 7
 ENGAGEMENT_REFRESH_SECONDS = 1.0
 
 
-# Experiments (``experiments/``, README "Experiments"). The global holdout: this share of visitors
+# Experiments (``experiments/``, docs/experiments.md). The global holdout: this share of visitors
 # (hashed with its own salt) gets default content everywhere and no experiment, so the overall
 # lift of personalization can be measured; 0 turns it off.
 EXPERIMENT_HOLDOUT = 0.05

@@ -1,6 +1,6 @@
 """Behaviour features: one vector per visitor from their events over a window.
 
-``visitor_features`` is the one documented definition (README, "Segments that learn"). Over the
+``visitor_features`` is the one documented definition (docs/clustering.md). Over the
 last ``LEARNING_WINDOW_DAYS`` (30) days of events, per visitor:
 
 ========================  ===================================================================

@@ -155,7 +155,7 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
     ``variant_content(position)`` converts only the winner's content; ``program`` is
     ``value.program()`` when the caller has it already (``render_for``: one look-up a block).
     """
-    if getattr(visitor, "held_out", False):  # the holdout, QA testers excepted (context.py)
+    if getattr(visitor, "held_out", False):  # the holdout, QA testers excepted (``experiments.runtime.held_out``)
         return _new(Decision, ("default", value["default"], "holdout"))  # defaults everywhere
     if prefer == "default":
         return Decision("default", value["default"], "trigger")

@@ -3,7 +3,7 @@
 The visitor is whoever the signed cookie (or the session) says, never the body. A visitor
 without a cookie yet (a first page view with nothing personalized on it) gets one here, so
 pages can stay free of Set-Cookie; a cookie that fails its signature is refused. A batch is
-validated whole (``collect_schema``) and stored in one transaction, or nothing is stored.
+validated whole (``schema``) and stored in one transaction, or nothing is stored.
 Answers: 204 stored (or ignored under DNT / GPC / missing consent); 400 malformed; 403 foreign
 origin or a forged visitor cookie; 405 not POST; 413 too large; 415 not JSON; 429 rate limited; 503
 database unavailable (the tracker keeps the batch and retries). Stored events then update the

@@ -1,7 +1,7 @@
 """Storing a validated batch of events: one multi-row ``INSERT`` in one transaction.
 
 Why not ``Event.objects.bulk_create``: the collect endpoint is the busiest write path of a site
-and a batch is already validated (``collect_schema``), so the ORM's per-object work (building
+and a batch is already validated (``tracking.schema``), so the ORM's per-object work (building
 ten model instances, ``pre_save`` and ``get_db_prep_save`` per field, and on PostgreSQL dumping
 every column as an array for ``UNNEST``) was about half the endpoint's CPU time. On PostgreSQL
 the batch goes as one JSON parameter to one ``INSERT ... SELECT FROM json_to_recordset``: the
@@ -38,7 +38,7 @@ from django.utils import timezone
 from ..conf import get_setting
 from .models import Event
 
-#: The keys of a ``collect_schema.validate_batch`` row, in column order (visitor, received_at
+#: The keys of a ``schema.validate_batch`` row, in column order (visitor, received_at
 #: and device added here: they are the same for the whole batch).
 ROW_FIELDS = ("type", "occurred_at", "page_id", "path", "previous_path", "block_id", "variant",
               "value", "name", "content_type", "tags", "position")
