@@ -21,6 +21,8 @@ class MicroadjustConfig(AppConfig):
         from .experiments import signals as experiment_signals
         from .learning import scoring
         from .learning import signals as learning_signals
+        from .rendering import stream_cache
+        from .rendering.blocks import PersonalizedBlock
         from .segments import clusters, membership
         from .segments import signals as segment_signals
         from .signals import builtin
@@ -40,3 +42,5 @@ class MicroadjustConfig(AppConfig):
         context.set_holdout_rule(runtime.held_out)
         if recording.after_response not in context.after_response_hooks:
             context.after_response_hooks.append(recording.after_response)
+        # StreamFields holding personalized blocks decode those once per stored text.
+        stream_cache.install(PersonalizedBlock)

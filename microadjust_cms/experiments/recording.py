@@ -25,7 +25,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
+from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.dispatch import receiver
 
 from ..conf import get_setting
 from ..faults import record
@@ -134,8 +136,23 @@ def add_visit_adjustments(visitor_id: str, count: int) -> None:
         cache.touch(key, idle)
 
 
+_caps_setting: tuple[int | None, int | None] | None = None
+
+
 def _caps() -> tuple[int | None, int | None]:
-    return get_setting("ADJUSTMENTS_PER_PAGEVIEW"), get_setting("ADJUSTMENTS_PER_VISIT")
+    """(per page view, per visit): read once (every personalized block asks), again after a
+    settings change."""
+    global _caps_setting
+    caps = _caps_setting
+    if caps is None:
+        caps = _caps_setting = (get_setting("ADJUSTMENTS_PER_PAGEVIEW"), get_setting("ADJUSTMENTS_PER_VISIT"))
+    return caps
+
+
+@receiver(setting_changed)
+def _forget_caps(**_kwargs: Any) -> None:
+    global _caps_setting
+    _caps_setting = None
 
 
 def after_response(visitor: Any) -> None:

@@ -16,10 +16,12 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from wagtail import blocks
+from wagtail.blocks.list_block import ListValue
 from wagtail.blocks.struct_block import StructBlockValidationError
 
 from ..conditions import is_empty
@@ -37,6 +39,7 @@ from .decisions import (
     programs_by_revision,
     rules_revision,
 )
+from .stream_cache import SharedStored, thaw
 
 
 class ConditionBlock(blocks.FieldBlock):
@@ -242,6 +245,59 @@ def _list_block_items(items: Any) -> Any:
             for item in items]
 
 
+def _pure_conversions() -> frozenset:
+    """``to_python`` and ``bulk_to_python`` implementations that read the stored data alone: no
+    database, no lazy parts, no value class of the site's own."""
+    from wagtail.blocks import field_block
+
+    return frozenset({
+        blocks.Block.to_python, blocks.Block.bulk_to_python,
+        field_block.ChoiceBlock.to_python, field_block.MultipleChoiceBlock.to_python,
+        field_block.RichTextBlock.to_python, field_block.RawHTMLBlock.to_python,
+        field_block.DecimalBlock.to_python, field_block.DateBlock.to_python,
+        field_block.TimeBlock.to_python, field_block.DateTimeBlock.to_python,
+        blocks.StructBlock.to_python, blocks.StructBlock.bulk_to_python,
+        blocks.ListBlock.to_python, blocks.ListBlock.bulk_to_python,
+        blocks.StreamBlock.to_python, blocks.StreamBlock.bulk_to_python,
+    })
+
+
+def _shares_conversions(block: blocks.Block) -> bool:
+    """True when the block's converted values depend on nothing but the stored data, so one
+    conversion can serve every request: Wagtail's plain field blocks (not choosers, which read
+    the database), rich text, and structs, lists and streams of those (structs with the plain
+    ``StructValue``: a site's own value class may cache what it computes). Rendering reads such
+    values and never changes them; ``_settled`` binds a stream's children once."""
+    pure = _pure_conversions()
+    cls = type(block)
+    if cls.to_python not in pure or cls.bulk_to_python not in pure:
+        return False
+    if isinstance(block, blocks.StructBlock):
+        if block.meta.value_class is not blocks.StructValue:
+            return False
+        return all(_shares_conversions(child) for child in block.child_blocks.values())
+    if isinstance(block, blocks.ListBlock):
+        return _shares_conversions(block.child_block)
+    if isinstance(block, blocks.StreamBlock):
+        return all(_shares_conversions(child) for child in block.child_blocks.values())
+    return not hasattr(block, "child_blocks")
+
+
+def _settled(value: Any) -> Any:
+    """The value with every stream in it bound (``StreamValue`` converts its children when first
+    read, in place): after this, rendering it changes nothing."""
+    if isinstance(value, blocks.StreamValue):
+        for child in value:
+            _settled(child.value)
+    elif isinstance(value, ListValue):
+        for item in value:
+            _settled(item)
+    elif isinstance(value, blocks.StructValue):
+        for item in value.values():
+            _settled(item)
+    return value
+
+
 class PersonalizedValue(blocks.StructValue):
     """Behaviour of a personalized block's value: choose and render the fitting variant.
 
@@ -257,6 +313,15 @@ class PersonalizedValue(blocks.StructValue):
     rules_revision: str = ""
     #: (block id, rules revision) as loaded: the key of the compiled program, built once.
     _program_key: tuple[str, str] | None = None
+    #: Loaded from the shared stored data (``stream_cache``): what rendering reads while the value
+    #: is as loaded, derived once per stored text. The variants' and the default's content as
+    #: converted (only for content blocks whose values can be shared: ``_shares_conversions``;
+    #: a 1-tuple for the default), and the wrapper attributes.
+    _shared_contents: tuple | None = None
+    _shared_default: tuple = ()
+    _wrapper: str | None = None
+    #: Its compiled program (the one ``programs_by_revision`` has for ``_program_key``).
+    _program: Program | None = None
 
     @property
     def stored(self) -> bool:
@@ -268,7 +333,7 @@ class PersonalizedValue(blocks.StructValue):
         if value is _PENDING:
             child = self.block.child_blocks[key]
             if key in self._stored:
-                raw = self._stored[key]
+                raw = thaw(self._stored[key])  # a plain copy of shared data: the caller may edit
                 value = child.to_python(_list_block_items(raw) if key == "variants" else raw)
             else:
                 value = child.get_default()
@@ -302,10 +367,11 @@ class PersonalizedValue(blocks.StructValue):
         """The compiled variant tests: found by (block id, stored rules revision); blocks stored
         without a revision are compared with the cached copy; form values are compiled as is."""
         key = self._program_key
-        # The usual render: stored variants, block id as loaded, program compiled: one look-up.
+        # The usual render: stored variants, block id as loaded, program compiled: one look-up
+        # (none for a value loaded from the shared stored data: its program is kept with it).
         if (key is not None and dict.get(self, "variants") is _PENDING
                 and dict.get(self, "block_id") is key[0]):
-            program = programs_by_revision.get(key)
+            program = self._program or programs_by_revision.get(key)
             if program is not None:
                 return program
         if self.stored:
@@ -315,8 +381,21 @@ class PersonalizedValue(blocks.StructValue):
             return program_for_stored(self.block_id, self.raw_variants, self.variant_items)
         return compile_program(self.variant_items(), self.block_id)
 
+    def default_content(self) -> Any:
+        """The default's content, for rendering: converted from the stored data while that is
+        unconverted (as ``variant_content``), without keeping it (dict access converts anew)."""
+        if dict.get(self, "default") is _PENDING and "default" in self._stored:
+            shared = self._shared_default
+            if shared:
+                return shared[0]
+            return self.block.child_blocks["default"].to_python(self._stored["default"])
+        return self["default"]
+
     def variant_content(self, position: int) -> Any:
         if dict.get(self, "variants") is _PENDING and self.raw_variants is not None:  # stored
+            shared = self._shared_contents
+            if shared is not None:
+                return shared[position]
             content = _item_value(self.raw_variants[position]).get("content")
             return self.block.child_blocks["default"].to_python(content)
         return self["variants"][position]["content"]
@@ -335,6 +414,8 @@ class PersonalizedValue(blocks.StructValue):
         return dict(triggers) if triggers else _NO_TRIGGERS
 
     def wrapper_attributes(self) -> str:
+        if self._wrapper is not None and dict.get(self, "triggers") is _PENDING:
+            return self._wrapper
         triggers = self.triggers
         attributes = self.block.content_attributes
         return attributes + trigger_attributes(triggers) if triggers else attributes
@@ -348,7 +429,10 @@ class PersonalizedValue(blocks.StructValue):
         block_id = dict.get(self, "block_id") or ""  # ``block_id``, without the property call
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)
-        return wrap(block_id, variant, html, self.wrapper_attributes())
+        attributes = self._wrapper  # derived once for a value as loaded (see ``wrapper_attributes``)
+        if attributes is None or dict.get(self, "triggers") is not _PENDING:
+            attributes = self.wrapper_attributes()
+        return wrap(block_id, variant, html, attributes)
 
 
 class PersonalizedBlock(blocks.StructBlock):
@@ -390,6 +474,46 @@ class PersonalizedBlock(blocks.StructBlock):
         return value
 
     def to_python(self, value: dict) -> PersonalizedValue:
+        if type(value) is SharedStored:  # read from the database and cached (stream_cache)
+            prepared = value.prepared
+            if prepared is None or prepared[0] is not self:
+                prepared = value.prepared = self._prepare(value)
+            # A fresh value per request from what was derived once (``update``: an OrderedDict's
+            # own, which keeps its key order; ``dict.update`` would leave ``keys()`` empty).
+            result = PersonalizedValue.__new__(PersonalizedValue)
+            result.update(prepared[1])
+            result.__dict__.update(prepared[2])
+            return result
+        return self._to_python(value)
+
+    def _prepare(self, value: SharedStored) -> tuple[PersonalizedBlock, dict, dict]:
+        """(this block, the value's keys, its attributes) for a shared stored value; the
+        attributes include what rendering reads (see ``PersonalizedValue._shared_contents``)."""
+        loaded = self._to_python(value)
+        attributes = dict(loaded.__dict__)
+        attributes["_wrapper"] = loaded.wrapper_attributes()
+        if loaded._program_key is not None:
+            attributes["_program"] = loaded.program()
+        if self.shares_conversions:
+            content_block = self.child_blocks["default"]
+            try:
+                if loaded.raw_variants is not None:
+                    attributes["_shared_contents"] = tuple(
+                        _settled(content_block.to_python(_item_value(item).get("content")))
+                        for item in loaded.raw_variants)
+                if "default" in value:
+                    attributes["_shared_default"] = (_settled(content_block.to_python(value["default"])),)
+            except Exception:  # stored data the block cannot read: converted per request, as before
+                attributes.pop("_shared_contents", None)
+                attributes.pop("_shared_default", None)
+        return self, {key: dict.__getitem__(loaded, key) for key in dict.keys(loaded)}, attributes
+
+    @cached_property
+    def shares_conversions(self) -> bool:
+        """Whether converted content can be shared between requests (``_shares_conversions``)."""
+        return _shares_conversions(self.child_blocks["default"])
+
+    def _to_python(self, value: dict) -> PersonalizedValue:
         if not isinstance(value, dict):
             value = {}
         block_id = value.get("block_id")

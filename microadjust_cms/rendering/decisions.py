@@ -152,13 +152,13 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
     asks for (shown whatever its test says; reason "trigger"), ``exclude`` one to skip.
 
     ``value`` is a PersonalizedBlock value: ``program()`` gives its compiled variant tests and
-    ``variant_content(position)`` converts only the winner's content; ``program`` is
+    ``variant_content(position)`` (``default_content()``) converts only the winner's content; ``program`` is
     ``value.program()`` when the caller has it already (``render_for``: one look-up a block).
     """
     if getattr(visitor, "held_out", False):  # the holdout, QA testers excepted (``experiments.runtime.held_out``)
-        return _new(Decision, ("default", value["default"], "holdout"))  # defaults everywhere
+        return _new(Decision, ("default", value.default_content(), "holdout"))  # defaults everywhere
     if prefer == "default":
-        return Decision("default", value["default"], "trigger")
+        return Decision("default", value.default_content(), "trigger")
     if program is None:
         program = value.program()
     if prefer:
@@ -178,4 +178,4 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
                 matched = False
         if matched:
             return _new(Decision, (name, value.variant_content(position), "match"))
-    return _new(Decision, ("default", value["default"], "default"))
+    return _new(Decision, ("default", value.default_content(), "default"))
