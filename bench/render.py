@@ -7,7 +7,7 @@ Measures, in one process and one run (DESIGN.md, "Performance budgets"):
   (b) the same page with 20 plain ``card`` blocks showing what (a) chose for the visitor;
   (c) page (b) served with ``VisitorContextMiddleware`` removed from MIDDLEWARE.
 
-Budgets: median(a) / median(b) <= 1.10 with zero extra SQL queries, and
+Budgets: median(a) / median(b) <= 1.05 (DESIGN.md: within 5%) with zero extra SQL queries, and
 median(b) / median(c) <= 1.02. Timing never fails the run (exit code 0); correctness does.
 
     .venv/bin/python bench/render.py [--requests 1000] [--warmup 30] [--out PATH]
@@ -61,7 +61,7 @@ DESKTOP_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 
                   "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36")
 QUERY = "?utm_source=newsletter"
 N_BLOCKS = 20
-BUDGET_AB = 1.10
+BUDGET_AB = 1.05
 BUDGET_BC = 1.02
 NAMES = ("v1", "v2", "v3")
 SEED = 20261127
