@@ -8,7 +8,7 @@ from microadjust_cms import faults
 from microadjust_cms.conditions import clear_compiled_cache
 from microadjust_cms.experiments.runtime import experiment_cache
 from microadjust_cms.learning.scoring import model_cache
-from microadjust_cms.rendering import fragment_cache
+from microadjust_cms.rendering import fragment_cache, stream_cache
 from microadjust_cms.segments.clusters import cluster_cache
 from microadjust_cms.segments.membership import segment_cache
 from microadjust_cms.visitor.stores import get_profile_store
@@ -31,6 +31,7 @@ def _fresh_state(settings):
     experiment_cache.invalidate()  # the running experiments: a per-process copy
     model_cache.forget()  # test databases reuse model ids and versions
     fragment_cache.clear()  # test databases reuse page and revision ids
+    stream_cache.clear()  # decoded stored texts (and what was derived from them under other settings)
     get_profile_store.cache_clear()
     faults.reset()  # failure counts, and when each kind was last logged
     yield

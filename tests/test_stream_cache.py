@@ -14,15 +14,6 @@ from .helpers import variants
 BANNER = "mobile-banner"
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    from microadjust_cms.rendering import stream_cache
-
-    stream_cache.clear()
-    yield
-    stream_cache.clear()
-
-
 def _home():
     from project.demo.models import HomePage
 
@@ -194,3 +185,24 @@ def test_other_reads_of_the_column_go_the_usual_way(demo):
     # A key of the column is not the stream: Wagtail's own conversion, as before.
     first_type = HomePage.objects.values_list("body__0__type", flat=True).get()
     assert first_type.raw_text == json.loads(json.dumps(list(demo["home"].body.raw_data)))[0]["type"]
+
+
+def test_texts_alike_at_both_ends_are_kept_apart():
+    """The quick key (length, head, tail) is only a key: a hit needs the whole text equal."""
+    from microadjust_cms.rendering import stream_cache
+
+    owner, names = object(), frozenset({"p"})
+
+    def text(middle):
+        return json.dumps([{"type": "p", "value": {"block_id": "b", "pad": "x" * 100, "middle": middle},
+                            "id": "i" * 80}])
+
+    one, two = text("one"), text("two")
+    assert len(one) == len(two) and one[:64] == two[:64] and one[-64:] == two[-64:]
+    for _ in range(3):
+        assert stream_cache.stream_data(owner, names, one)[0]["value"]["middle"] == "one"
+        assert stream_cache.stream_data(owner, names, two)[0]["value"]["middle"] == "two"
+    assert _shared_entries() == 2
+    plain = json.dumps([{"type": "other", "value": {"middle": "three"}, "id": "i"}])
+    assert stream_cache.stream_data(owner, names, plain)[0]["value"]["middle"] == "three"
+    assert _shared_entries() == 2  # nothing to share: decoded as usual, not kept

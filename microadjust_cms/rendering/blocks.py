@@ -245,6 +245,7 @@ def _list_block_items(items: Any) -> Any:
             for item in items]
 
 
+@lru_cache(maxsize=1)
 def _pure_conversions() -> frozenset:
     """``to_python`` and ``bulk_to_python`` implementations that read the stored data alone: no
     database, no lazy parts, no value class of the site's own."""

@@ -152,8 +152,9 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
     asks for (shown whatever its test says; reason "trigger"), ``exclude`` one to skip.
 
     ``value`` is a PersonalizedBlock value: ``program()`` gives its compiled variant tests and
-    ``variant_content(position)`` (``default_content()``) converts only the winner's content; ``program`` is
-    ``value.program()`` when the caller has it already (``render_for``: one look-up a block).
+    ``variant_content(position)`` (``default_content()``) converts only the winner's content;
+    ``program`` is ``value.program()`` when the caller has it already (``render_for``: one
+    look-up a block). The content may be shared between requests (``stream_cache``): read only.
     """
     if getattr(visitor, "held_out", False):  # the holdout, QA testers excepted (``experiments.runtime.held_out``)
         return _new(Decision, ("default", value.default_content(), "holdout"))  # defaults everywhere

@@ -11,11 +11,16 @@ decoded personalized blocks, and each request's stream is built from them:
 - Only values read from the database come through here (the field's ``from_db_value``). Previews,
   drafts and revisions are built from form data or revision JSON and are never cached.
 - Top-level PersonalizedBlock values are shared between requests and read only (``FrozenDict``,
-  ``FrozenList``: any change raises; copies, deep copies and pickles are plain). Rendering reads
-  them and converts what it shows into fresh values; dict access on a ``PersonalizedValue``
-  converts from a plain copy (``thaw``). Every other block is decoded per request from its own
-  JSON text, as before, and each request gets its own stream list and item dicts (Wagtail's
-  ``StreamValue`` changes those in place).
+  ``FrozenList``: any change raises; copies, deep copies and pickles are plain). Each request
+  gets its own ``PersonalizedValue`` (``PersonalizedBlock.to_python``), built from what was
+  derived from the stored value once: its compiled program, its wrapper attributes and, when the
+  content block's conversion reads nothing but the stored data (``rendering.blocks._shares_conversions``:
+  Wagtail's plain field blocks, rich text, and structs, lists and streams of them; not
+  choosers, which read the database), the converted content of each variant and the default,
+  which rendering only reads. Dict access on a ``PersonalizedValue`` converts from a plain copy
+  (``thaw``), as does ``raw_data`` (``PrivateRawData``). Every other block is decoded per request
+  from its own JSON text, as before, and each request gets its own stream list and item dicts
+  (Wagtail's ``StreamValue`` changes those in place).
 - Bounded: ``MAX_TEXTS`` texts, ``MAX_TOTAL_CHARS`` characters in all, least recently used out
   first; a text longer than ``MAX_TEXT_CHARS`` is never kept. A text with no personalized block
   at the top level is decoded as usual and not kept.
@@ -36,10 +41,11 @@ from django.db.models.expressions import Col
 from wagtail.blocks import StreamValue
 from wagtail.fields import StreamField
 
-#: Texts kept per process, their total length (characters), the longest text kept.
-MAX_TEXTS = 512
-MAX_TOTAL_CHARS = 16_000_000
-MAX_TEXT_CHARS = 1_000_000
+#: Texts kept per process, their total length (characters), the longest text kept. The decoded
+#: data kept with a text takes a few times its length in memory.
+MAX_TEXTS = 256
+MAX_TOTAL_CHARS = 4_000_000
+MAX_TEXT_CHARS = 400_000
 
 
 def _read_only(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -142,16 +148,17 @@ def _entry(names: frozenset[str], data: Any, text: str) -> _Entry | None:
     return _Entry(layout, json.dumps(rest) if rest else None, text)
 
 
-#: (field, length, head, tail) of a text → its entry, least recently used first. Hashing that
-#: key is cheap; hashing a whole page's text was a tenth of what the cache saves. The entry keeps
-#: the text: a look-up is a hit only when the text compares equal.
-_entries: OrderedDict[tuple[Any, int, str, str], _Entry] = OrderedDict()
+#: Entries, least recently used first, by a quick key: (field, length, head, tail) of the text.
+#: Hashing that is cheap (hashing a page's whole text costs more than all the rest of a look-up);
+#: the entry keeps the text, and a look-up is a hit only when it compares equal. A text whose
+#: quick key another text holds (same length, head and tail) is kept by (field, whole text).
+_entries: OrderedDict[tuple, _Entry] = OrderedDict()
 _total_chars = 0
 _lock = threading.Lock()
 _EDGE = 64
 
 
-def _store(key: tuple[Any, int, str, str], entry: _Entry) -> None:
+def _store(key: tuple, entry: _Entry) -> None:
     global _total_chars
     with _lock:
         old = _entries.pop(key, None)
@@ -163,22 +170,31 @@ def _store(key: tuple[Any, int, str, str], entry: _Entry) -> None:
             _total_chars -= len(_entries.popitem(last=False)[1].text)
 
 
+def _find(key: tuple, owner: Any, text: str) -> _Entry | None:
+    with _lock:
+        entry = _entries.get(key)
+        if entry is not None and entry.text != text:
+            key = (owner, text)
+            entry = _entries.get(key)
+        if entry is not None:
+            _entries.move_to_end(key)
+    return entry
+
+
 def stream_data(owner: Any, names: frozenset[str], text: str) -> Any:
     """The decoded ``text`` for this request (``json.loads`` of it, but shared personalized
     blocks come from the cache). ``owner`` separates fields (their blocks differ); ``names``:
     the field's PersonalizedBlock types. Raises ValueError for text that is not JSON."""
     key = (owner, len(text), text[:_EDGE], text[-_EDGE:])
-    with _lock:
-        entry = _entries.get(key)
-        if entry is not None:
-            _entries.move_to_end(key)
-    if entry is not None and entry.text == text:
+    entry = _find(key, owner, text)
+    if entry is not None:
         return entry.stream_data()
     data = json.loads(text)
     if len(text) <= MAX_TEXT_CHARS:
         entry = _entry(names, data, text)  # copies: ``data`` stays this request's own
         if entry is not None:
-            _store(key, entry)
+            held = _entries.get(key)
+            _store(key if held is None or held.text == text else (owner, text), entry)
     return data
 
 
