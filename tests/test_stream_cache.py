@@ -7,11 +7,24 @@ import json
 import pickle
 
 import pytest
+from wagtail import blocks
 
 from .conftest import DESKTOP_UA, MOBILE_UA
 from .helpers import variants
 
 BANNER = "mobile-banner"
+
+
+class Card(blocks.StructBlock):
+    title = blocks.CharBlock()
+    body = blocks.RichTextBlock()
+    items = blocks.ListBlock(blocks.CharBlock())
+    more = blocks.StreamBlock([("text", blocks.TextBlock())])
+
+
+class Noted(blocks.CharBlock):
+    def to_python(self, value):
+        return value.upper()
 
 
 def _home():
@@ -206,3 +219,31 @@ def test_texts_alike_at_both_ends_are_kept_apart():
     plain = json.dumps([{"type": "other", "value": {"middle": "three"}, "id": "i"}])
     assert stream_cache.stream_data(owner, names, plain)[0]["value"]["middle"] == "three"
     assert _shared_entries() == 2  # nothing to share: decoded as usual, not kept
+
+
+def test_content_blocks_that_read_more_than_the_stored_data_convert_per_request():
+    """Choosers read the database and some blocks change what they convert (TableBlock): their
+    content is converted per request, from a plain copy of the shared stored data."""
+    from wagtail.contrib.table_block.blocks import TableBlock
+    from wagtail.images.blocks import ImageChooserBlock
+
+    from microadjust_cms.rendering import stream_cache
+    from microadjust_cms.rendering.blocks import PersonalizedBlock
+
+    assert PersonalizedBlock(Card()).shares_conversions
+    assert not PersonalizedBlock(ImageChooserBlock()).shares_conversions
+    assert not PersonalizedBlock(Noted()).shares_conversions  # a site's own conversion
+
+    table = PersonalizedBlock(TableBlock())
+    assert not table.shares_conversions
+    data = {"data": [["a", "b"]], "first_row_is_table_header": True, "first_col_is_header": False}
+    stored = {"block_id": "table", "default": data,
+              "variants": [{"name": "v", "condition": {"signal": "device", "op": "eq", "value": "mobile"},
+                            "content": data, "id": "x"}]}
+    entry = stream_cache._entry(frozenset({"t"}), [{"type": "t", "value": stored, "id": "1"}], "text")
+    shared = entry.layout[0]["value"]
+    for _ in range(2):
+        value = table.to_python(shared)
+        assert value.variant_content(0)["table_header_choice"] == "row"  # set by TableBlock.to_python
+        assert value.default_content()["table_header_choice"] == "row"
+    assert "table_header_choice" not in shared["default"]  # the shared data is unchanged

@@ -389,7 +389,8 @@ class PersonalizedValue(blocks.StructValue):
             shared = self._shared_default
             if shared:
                 return shared[0]
-            return self.block.child_blocks["default"].to_python(self._stored["default"])
+            # ``thaw``: a block's ``to_python`` may change what it is given (TableBlock does).
+            return self.block.child_blocks["default"].to_python(thaw(self._stored["default"]))
         return self["default"]
 
     def variant_content(self, position: int) -> Any:
@@ -398,7 +399,7 @@ class PersonalizedValue(blocks.StructValue):
             if shared is not None:
                 return shared[position]
             content = _item_value(self.raw_variants[position]).get("content")
-            return self.block.child_blocks["default"].to_python(content)
+            return self.block.child_blocks["default"].to_python(thaw(content))
         return self["variants"][position]["content"]
 
     def decide(self, visitor: Any, *, exclude: str | None = None,

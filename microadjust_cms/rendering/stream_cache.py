@@ -153,6 +153,10 @@ def _entry(names: frozenset[str], data: Any, text: str) -> _Entry | None:
 #: the entry keeps the text, and a look-up is a hit only when it compares equal. A text whose
 #: quick key another text holds (same length, head and tail) is kept by (field, whole text).
 _entries: OrderedDict[tuple, _Entry] = OrderedDict()
+#: Quick keys of texts found to hold nothing to share (pages of plain blocks): decoded as usual
+#: without looking for blocks to share. Only a hint, never an answer: a text wrongly taken for
+#: one of these is decoded per request, as without the cache.
+_plain: OrderedDict[tuple, None] = OrderedDict()
 _total_chars = 0
 _lock = threading.Lock()
 _EDGE = 64
@@ -190,11 +194,16 @@ def stream_data(owner: Any, names: frozenset[str], text: str) -> Any:
     if entry is not None:
         return entry.stream_data()
     data = json.loads(text)
-    if len(text) <= MAX_TEXT_CHARS:
+    if len(text) <= MAX_TEXT_CHARS and key not in _plain:
         entry = _entry(names, data, text)  # copies: ``data`` stays this request's own
         if entry is not None:
             held = _entries.get(key)
             _store(key if held is None or held.text == text else (owner, text), entry)
+        else:
+            with _lock:
+                _plain[key] = None
+                if len(_plain) > MAX_TEXTS:
+                    _plain.popitem(last=False)
     return data
 
 
@@ -260,4 +269,5 @@ def clear() -> None:
     global _total_chars
     with _lock:
         _entries.clear()
+        _plain.clear()
         _total_chars = 0
