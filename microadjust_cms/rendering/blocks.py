@@ -431,10 +431,7 @@ class PersonalizedValue(blocks.StructValue):
         block_id = dict.get(self, "block_id") or ""  # ``block_id``, without the property call
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)
-        attributes = self._wrapper  # derived once for a value as loaded (see ``wrapper_attributes``)
-        if attributes is None or dict.get(self, "triggers") is not _PENDING:
-            attributes = self.wrapper_attributes()
-        return wrap(block_id, variant, html, attributes)
+        return wrap(block_id, variant, html, self.wrapper_attributes())
 
 
 class PersonalizedBlock(blocks.StructBlock):
