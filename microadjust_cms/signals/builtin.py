@@ -78,10 +78,8 @@ def _referrer_domain(v: VisitorContext, _p: str | None) -> str | None:
 
 
 def _query_value(v: VisitorContext, name: str) -> str | None:
-    """What ``request.GET.get(name)`` gives, without its KeyError path: a parameter is usually
-    absent, and QueryDict keeps each parameter's values in a list."""
-    values = dict.get(v.request.GET, name)
-    return values[-1] if values else None
+    """What ``request.GET.get(name)`` gives (``VisitorContext.query``)."""
+    return v.query.get(name)
 
 
 def _query(name: str):

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core import signing
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -54,6 +56,34 @@ def site_now() -> datetime:
     """Now in the site's time zone (``TIME_ZONE``), the zone time signals are defined in (not a
     zone activated for the request). Also cheaper than ``localtime()``: no context-local lookup."""
     return datetime.now(timezone.get_default_timezone()) if settings.USE_TZ else datetime.now()
+
+
+def query_parameters(request: HttpRequest) -> dict[str, str]:
+    """Each query parameter's last value: what ``request.GET.get`` answers. A WSGI request whose
+    ``GET`` nothing has read yet is parsed here as Django would (bytes decoded with the request's
+    encoding, blank values kept, at most ``DATA_UPLOAD_MAX_NUMBER_FIELDS``), without building
+    the QueryDict, whose per-parameter bookkeeping costs several times the parsing on every
+    personalized view with a query string. Too many fields: none (``request.GET`` refuses them)."""
+    if type(request) is not WSGIRequest or "GET" in request.__dict__:
+        try:
+            query = request.GET
+        except Exception:  # TooManyFieldsSent and the like: no parameter is trusted
+            return {}
+        return {key: values[-1] for key, values in dict.items(query) if values}
+    raw = request.META.get("QUERY_STRING", "")
+    if not raw:
+        return {}
+    encoding = request.encoding or settings.DEFAULT_CHARSET
+    data = raw.encode("iso-8859-1")  # the WSGI server's str holds the bytes as latin-1
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        text = data.decode("iso-8859-1")  # as QueryDict: some user agents send other bytes
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
+                              max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS))
+    except ValueError:
+        return {}
 
 
 def known_visitor_id(request: HttpRequest) -> str | None:
@@ -156,6 +186,11 @@ class VisitorContext:
         return uuid.uuid4().hex
 
     # -- state -----------------------------------------------------------------------------
+    @cached_property
+    def query(self) -> dict[str, str]:
+        """The request's query parameters, last value of each (``query_parameters``)."""
+        return query_parameters(self.request)
+
     @cached_property
     def now(self) -> datetime:
         return site_now()
