@@ -146,3 +146,22 @@ ADJUSTMENTS_PER_VISIT = None
 # Failures the request path survives (Redis or the database down): each kind is counted and
 # logged at most once per this many seconds (``faults.py``), not once per request.
 FAULT_LOG_INTERVAL = 60.0
+
+# Event pipeline (``tracking/sinks``, ``tracking/loader.py``, docs/event-pipeline.md). The sink
+# the collect endpoint writes to: the database (embedded default) or a Redis Stream
+# ("microadjust_cms.tracking.sinks.redis_stream.RedisStreamSink", drained by
+# ``manage.py microadjust_load_events``).
+EVENT_SINK = "microadjust_cms.tracking.sinks.database.DatabaseSink"
+# Back-pressure: a stream shard holding this many batches (the loader is down or behind) makes
+# collect answer 503 with this Retry-After; the tracker keeps the batch and sends it again.
+EVENT_STREAM_MAX_BATCHES = 200_000
+EVENT_STREAM_RETRY_AFTER = 30
+# Streams (and loaders) to spread the events over; more than 1 for Redis Cluster.
+EVENT_STREAM_SHARDS = 1
+# The loaders' consumer group, how many batches one read takes, and after how many idle seconds
+# a batch read by a loader that stopped is claimed by another.
+EVENT_LOADER_GROUP = "loaders"
+EVENT_LOADER_READ_COUNT = 500
+EVENT_LOADER_CLAIM_IDLE_SECONDS = 60
+# Batch ids the loader has written are kept this long (a redelivered batch is skipped).
+EVENT_LOADED_BATCH_RETENTION_DAYS = 7

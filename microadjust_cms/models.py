@@ -9,4 +9,4 @@ from .experiments.models import Arm, ExclusionGroup, Experiment, Exposure  # noq
 from .jobs.models import LearningJob, whole_percent  # noqa: F401
 from .learning.models import MAX_FIXED_K, Cluster, ClusteringSettings, ClusterRun, EngagementModel  # noqa: F401
 from .segments.models import Segment, referenced_segments  # noqa: F401
-from .tracking.models import Event  # noqa: F401
+from .tracking.models import Event, LoadedBatch  # noqa: F401

@@ -55,3 +55,13 @@ def purge_old_events(self: Task, job_id: int | None = None, days: int | None = N
 
 #: kind -> task, for callers that queue by kind (the admin buttons).
 TASKS = {"recluster": recluster, "train": train_engagement_model, "purge": purge_old_events}
+
+
+@shared_task(name="microadjust_cms.load_events", ignore_result=True)
+def load_events(max_seconds: float = 50.0) -> str:
+    """Drain the event streams for up to ``max_seconds`` (with the Redis Streams sink): for
+    sites that run loaders from Celery beat (say every minute) instead of the long-running
+    ``manage.py microadjust_load_events``. Returns the progress line."""
+    from .tracking.loader import EventLoader
+
+    return EventLoader().drain(max_seconds=max_seconds).line()

@@ -277,7 +277,7 @@ def test_an_integrity_error_is_a_500_not_a_503_the_tracker_would_resend(visitor,
     def broken(*args, **kwargs):
         raise IntegrityError("a constraint the schema missed")
 
-    monkeypatch.setattr("microadjust_cms.tracking.collect.store_events", broken)
+    monkeypatch.setattr("microadjust_cms.tracking.sinks.database.store_events", broken)
     with pytest.raises(IntegrityError):
         post(visitor, batch(*good_events()))
 
@@ -297,7 +297,7 @@ def test_database_failure_is_a_503_with_retry_after(visitor, monkeypatch):
     def unavailable(*args, **kwargs):
         raise OperationalError("database is down")
 
-    monkeypatch.setattr("microadjust_cms.tracking.collect.store_events", unavailable)
+    monkeypatch.setattr("microadjust_cms.tracking.sinks.database.store_events", unavailable)
     response = post(visitor, batch(*good_events()))
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert response.json()["error"] == "unavailable"
@@ -465,7 +465,7 @@ def test_a_batch_failing_in_the_database_stores_nothing(visitor, monkeypatch):
     def store_with_a_bad_last_row(visitor_id, rows, **kwargs):
         original(visitor_id, [*rows[:-1], too_long_name(rows[-1])], **kwargs)
 
-    monkeypatch.setattr("microadjust_cms.tracking.collect.store_events", store_with_a_bad_last_row)
+    monkeypatch.setattr("microadjust_cms.tracking.sinks.database.store_events", store_with_a_bad_last_row)
     from django.db import DataError, connection
 
     if connection.vendor == "sqlite":  # SQLite does not enforce varchar lengths

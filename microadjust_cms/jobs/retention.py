@@ -21,4 +21,7 @@ def purge_events(*, days: int | None = None, now: datetime | None = None) -> int
     from ..experiments.models import Exposure
 
     Exposure.objects.filter(first_exposed_at__lt=cutoff).delete()
+    from ..tracking.loader import purge_loaded_batches
+
+    purge_loaded_batches(now)  # the loader's record of written batch ids (a week by default)
     return deleted

@@ -11,10 +11,10 @@ profile (``behaviour``) in one store round trip; a store that is down is logged,
 so is a rate-limit cache that is down (the batch is let through). Such failures are counted and
 logged once an interval (``faults``), not once a request.
 
-Storage is ``event_store.store_events``: one multi-row INSERT; on PostgreSQL the transaction
-commits with ``synchronous_commit`` off, so a database crash can lose the last fraction of a
-second of acknowledged batches (never part of one). Events are analytics; set
-``MICROADJUST_COLLECT_SYNCHRONOUS_COMMIT = True`` to wait for the WAL flush instead.
+Storage is the event sink (``EVENT_SINK``, ``tracking.sinks``): the database sink inserts the
+batch in the request (``event_store``); the Redis Streams sink appends it to a stream, with the
+profile update in the same round trip, and a loader writes it to the database in bulk. A full
+stream (the loader down) is a 503 with Retry-After: the tracker keeps the batch.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
-from ..behaviour import summarize
+from ..behaviour import BehaviourUpdate, summarize
 from ..conf import get_setting
 from ..faults import record
-from ..responses import problem, unavailable_without_database
+from ..responses import problem, unavailable, unavailable_without_database
 from ..signals.builtin import device_from_user_agent
 from ..visitor.context import known_visitor_id, tracking_allowed
 from ..visitor.middleware import set_visitor_cookie
 from ..visitor.stores import StoreUnavailable, get_profile_store
-from .event_store import store_events
 from .schema import BatchError, validate_batch
+from .sinks import Batch, SinkFull, SinkUnavailable, get_event_sink
 
 logger = logging.getLogger("microadjust_cms.collect")
 #: sendBeacon posts text/plain unless given a typed Blob; both carry the same JSON.
@@ -81,11 +81,10 @@ def _rate_limited(request: HttpRequest, rate_key: str) -> bool:
         return False
 
 
-def update_profile(visitor_id: str, rows: list[dict]) -> None:
+def update_profile(visitor_id: str, update: BehaviourUpdate | None) -> None:
     """Apply the stored batch's behaviour to the profile in one store round trip. The events
     are already stored, so a store that is down costs the profile this batch, not the events:
     logged and counted, and the answer is still 204."""
-    update = summarize(rows)
     if not update:
         return
     try:
@@ -146,9 +145,21 @@ def collect(request: HttpRequest) -> HttpResponse:
         rows = validate_batch(data, now=timezone.now(), max_events=get_setting("COLLECT_MAX_EVENTS"))
     except BatchError as exc:
         return problem(400, "invalid_batch", exc.errors)
-    store_events(visitor_id, rows,
-                 device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")))
-    update_profile(visitor_id, rows)
+    batch = Batch(visitor_id, rows, received_at=timezone.now(), update=summarize(rows) or None,
+                  device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")))
+    sink = get_event_sink()
+    try:
+        profile_updated = sink.write(batch)
+    except SinkFull as exc:
+        record("event_backlog_full", "Event backlog full (is the loader running?); batches "
+               "refused with 503", log=logger)
+        return unavailable("the event backlog is full", retry_after=exc.retry_after)
+    except SinkUnavailable as exc:
+        record(sink.fault_kind, "Event sink %s unavailable (%s); answered 503", sink.name, exc,
+               log=logger)
+        return unavailable("events could not be stored")
+    if not profile_updated:
+        update_profile(visitor_id, batch.update)
     response = HttpResponse(status=204)
     if new_visitor:
         set_visitor_cookie(response, visitor_id)

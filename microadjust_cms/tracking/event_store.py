@@ -83,7 +83,7 @@ def _json_default(value: Any) -> str:
 
 
 def store_events(visitor_id: str, rows: Sequence[dict[str, Any]], *, device: str = "",
-                 using: str = DEFAULT_DB_ALIAS) -> None:
+                 using: str = DEFAULT_DB_ALIAS, received_at: datetime | None = None) -> None:
     """Insert ``rows`` (from ``validate_batch``) for ``visitor_id``: all of them or none.
 
     ``device`` is the sending browser's device class (``device_from_user_agent``), kept so the
@@ -94,10 +94,11 @@ def store_events(visitor_id: str, rows: Sequence[dict[str, Any]], *, device: str
     if not rows:
         return
     connection = connections[using]
+    received_at = received_at or timezone.now()
     if connection.vendor == "postgresql":
-        _store_postgresql(connection, visitor_id, device, rows)
+        _store_postgresql(connection, visitor_id, device, rows, received_at)
     else:
-        _store_values(connection, visitor_id, device, rows)
+        _store_values(connection, visitor_id, device, rows, received_at)
 
 
 #: Sent before the INSERT unless COLLECT_SYNCHRONOUS_COMMIT (see the module docstring).
@@ -105,7 +106,7 @@ ASYNCHRONOUS_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
 
 def _store_postgresql(connection: Any, visitor_id: str, device: str,
-                      rows: Sequence[dict[str, Any]]) -> None:
+                      rows: Sequence[dict[str, Any]], received_at: datetime) -> None:
     """One round trip when the connection is in autocommit mode (the usual case): the INSERT,
     after ``SET LOCAL`` in the same query string. PostgreSQL runs the statements of one simple
     query as one implicit transaction, so the batch is stored whole or not at all, and the
@@ -113,7 +114,7 @@ def _store_postgresql(connection: Any, visitor_id: str, device: str,
     (which takes one statement at a time), the same statements run one by one in a
     transaction; that costs a BEGIN and a COMMIT round trip more."""
     sql = _postgresql_sql(connection.alias)
-    params = [visitor_id, timezone.now(), device,
+    params = [visitor_id, received_at, device,
               json.dumps([{name: row.get(name) for name in ROW_FIELDS} for row in rows],
                          default=_json_default)]
     asynchronous = not get_setting("COLLECT_SYNCHRONOUS_COMMIT")
@@ -130,27 +131,43 @@ def _store_postgresql(connection: Any, visitor_id: str, device: str,
 
 
 def _store_values(connection: Any, visitor_id: str, device: str,
-                  rows: Sequence[dict[str, Any]]) -> None:
+                  rows: Sequence[dict[str, Any]], received_at: datetime) -> None:
     """Other databases: a multi-row ``INSERT ... VALUES`` in a transaction."""
+    values = [(visitor_id, received_at, device, *(row.get(name) for name in ROW_FIELDS))
+              for row in rows]
+    with transaction.atomic(using=connection.alias, savepoint=False):
+        insert_rows(connection, values)
+
+
+def insert_rows(connection: Any, values: Sequence[tuple]) -> None:
+    """Rows in ``FIELDS`` order (datetimes as ``datetime``) with multi-row INSERTs; the caller
+    holds the transaction. SQLite limits the parameters of one statement: a full batch may
+    take two."""
     adapt = connection.ops.adapt_datetimefield_value
-    received_at = adapt(timezone.now())
-    values = []
-    for row in rows:
-        occurred_at = row["occurred_at"]
-        values.append((visitor_id, received_at, device, row["type"],
-                       adapt(occurred_at) if isinstance(occurred_at, datetime) else occurred_at,
-                       row["page_id"], row["path"], row["previous_path"], row["block_id"],
-                       row["variant"], row["value"], row["name"], row["content_type"],
-                       row["tags"], row.get("position")))
-    # SQLite limits the parameters of one statement: a full batch may take two.
+    values = [(row[0], adapt(row[1]), row[2], row[3], adapt(row[4]), *row[5:]) for row in values]
     fields = [Event._meta.get_field(name) for name in FIELDS]
     size = max(1, connection.ops.bulk_batch_size(fields, values))
-    with transaction.atomic(using=connection.alias, savepoint=False), \
-            connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         for start in range(0, len(values), size):
             chunk = values[start:start + size]
             cursor.execute(_insert_sql(connection.alias, len(chunk)),
                            [value for row in chunk for value in row])
 
 
-__all__ = ["FIELDS", "store_events"]
+def copy_rows(connection: Any, values: Sequence[tuple]) -> None:
+    """Rows in ``FIELDS`` order into the event table, the fastest way the database has:
+    PostgreSQL ``COPY ... FROM STDIN`` (psycopg 3), else ``insert_rows``. The caller holds the
+    transaction (the loader commits the rows with the batch ids it records)."""
+    if connection.vendor != "postgresql":
+        insert_rows(connection, values)
+        return
+    # ``wrap_database_errors``: psycopg's errors as Django's (DataError, OperationalError...),
+    # as for any query; COPY goes through the driver's cursor, past Django's wrapper.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = getattr(cursor, "cursor", cursor)
+        with raw.copy(f"COPY {_table(connection.alias)} FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+
+
+__all__ = ["FIELDS", "ROW_FIELDS", "copy_rows", "insert_rows", "store_events"]

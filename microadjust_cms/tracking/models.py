@@ -57,3 +57,18 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} by {self.visitor_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LoadedBatch(models.Model):
+    """A batch id the event loader has written (in the same transaction as its events): a
+    batch delivered again, after a loader stopped between commit and acknowledgement, is
+    skipped. Kept ``EVENT_LOADED_BATCH_RETENTION_DAYS``."""
+
+    batch_id = models.CharField(max_length=32, primary_key=True)
+    loaded_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("loaded event batch")
+
+    def __str__(self) -> str:
+        return self.batch_id

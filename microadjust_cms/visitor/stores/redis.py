@@ -96,6 +96,24 @@ return 1
 """
 
 
+def record_args(update: BehaviourUpdate, now: float) -> list:
+    """``RECORD_SCRIPT``'s ARGV for ``update`` (the event sink's script passes the same)."""
+    args: list = [repr(float(now)), half_life_seconds(),
+                  get_setting("PROFILE_TTL"), repr(update.engagement), update.conversions]
+    args.append(len(update.affinity))
+    for name, points in update.affinity.items():
+        args += [name, repr(points)]
+    pages = sorted({*update.page_scroll, *update.page_dwell})
+    args.append(len(pages))
+    for page in pages:
+        args += [page, update.page_scroll.get(page, 0), repr(update.page_dwell.get(page, 0.0))]
+    blocks = sorted({*update.block_abandons, *update.block_clicks})
+    args.append(len(blocks))
+    for block in blocks:
+        args += [block, update.block_abandons.get(block, 0), update.block_clicks.get(block, 0)]
+    return args
+
+
 class RedisProfileStore(ProfileStore):
     def __init__(self) -> None:
         from django_redis import get_redis_connection
@@ -139,21 +157,8 @@ class RedisProfileStore(ProfileStore):
                                page_behaviour=(scroll, dwell), blocks=blocks, cluster=cluster)
 
     def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
-        args: list = [repr(float(now)), half_life_seconds(),
-                      get_setting("PROFILE_TTL"), repr(update.engagement), update.conversions]
-        args.append(len(update.affinity))
-        for name, points in update.affinity.items():
-            args += [name, repr(points)]
-        pages = sorted({*update.page_scroll, *update.page_dwell})
-        args.append(len(pages))
-        for page in pages:
-            args += [page, update.page_scroll.get(page, 0), repr(update.page_dwell.get(page, 0.0))]
-        blocks = sorted({*update.block_abandons, *update.block_clicks})
-        args.append(len(blocks))
-        for block in blocks:
-            args += [block, update.block_abandons.get(block, 0), update.block_clicks.get(block, 0)]
         try:
-            self.record_script(keys=self.keys(visitor_id), args=args)
+            self.record_script(keys=self.keys(visitor_id), args=record_args(update, now))
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
 

@@ -1,0 +1,77 @@
+"""``manage.py microadjust_load_events``: the event loader as a long-running process.
+
+Run one or more under a supervisor (systemd, Kubernetes) next to the web processes when
+``MICROADJUST_EVENT_SINK`` is the Redis Streams sink. Each prints a progress line every
+``--progress`` seconds; SIGTERM or SIGINT stops it after the round in flight (whose batches
+are committed and acknowledged, or left for the next loader).
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...tracking.loader import EventLoader, LoadStats
+from ...tracking.sinks.redis_stream import redis_connection
+
+
+class Command(BaseCommand):
+    help = "Load events from the Redis event streams into the database (runs until stopped)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--once", action="store_true",
+                            help="drain what is waiting, then exit")
+        parser.add_argument("--consumer", help="consumer name (default: host and process id)")
+        parser.add_argument("--shard", type=int, action="append", dest="shards",
+                            help="load this shard only (repeat for several; default: all)")
+        parser.add_argument("--progress", type=float, default=10.0,
+                            help="seconds between progress lines (default 10)")
+        parser.add_argument("--read-count", type=int, help="batches a read takes")
+        parser.add_argument("--claim-idle", type=float,
+                            help="seconds before a stopped loader's batches are claimed")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            redis_connection().ping()
+        except Exception as exc:
+            raise CommandError(f"Redis cannot be reached ({exc}); the loader reads the event "
+                               "streams of the Redis Streams sink") from exc
+        loader = EventLoader(consumer=options["consumer"], shards=options["shards"],
+                             read_count=options["read_count"],
+                             claim_idle_seconds=options["claim_idle"])
+        if options["once"]:
+            stats = loader.drain()
+            self.stdout.write(stats.line())
+            return
+        stopping = {"now": False}
+
+        def stop(*_args: Any) -> None:
+            stopping["now"] = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write(f"loader {loader.consumer}: shards {loader.shards}, "
+                          f"group {loader.group!r}", ending="\n")
+        self.stdout.flush()
+
+        def progress(stats: LoadStats) -> None:
+            backlog = _backlog()
+            self.stdout.write(f"{stats.line()}; backlog {backlog}")
+            self.stdout.flush()
+
+        total = loader.run(stop=lambda: stopping["now"], progress=progress,
+                           progress_seconds=options["progress"])
+        self.stdout.write(f"stopped: {total.line()}")
+
+
+def _backlog() -> str:
+    from ...tracking.sinks.redis_stream import RedisStreamSink
+
+    try:
+        info = RedisStreamSink().backlog()
+    except Exception as exc:  # the line still goes out
+        return f"unknown ({exc})"
+    return (f"{info['pending_batches']} batches waiting, lag {info['lag_seconds']} s, "
+            f"{info['dead_letters']} dead letters")

@@ -1,0 +1,157 @@
+"""The Redis Streams sink: collect appends a batch to a stream; a loader writes it to the
+database in bulk (``tracking.loader``).
+
+One round trip a batch: a Lua script checks the backlog bound, applies the profile update
+(when the profile store is the Redis store on the same connection, so real-time signals and
+triggers see the batch at once) and appends the batch (``XADD``). The script runs whole or, for
+a full stream, not at all. On Redis Cluster a script may only touch keys of one slot, and the
+profile keys are tagged with the visitor: there the append and the profile update are two
+round trips (the profile update after the append, as with the database sink).
+
+Streams are sharded (``EVENT_STREAM_SHARDS``, a visitor's batches always in the same shard):
+``<prefix>:events:{<prefix>-ev-<n>}`` and its dead letters ``<prefix>:dead:{<prefix>-ev-<n>}``
+share a hash tag, so a loader's dead-letter append and acknowledgement go to one Cluster slot.
+
+Durability is Redis': with ``appendonly yes`` and ``appendfsync always`` an acknowledged batch
+survives a Redis crash; with ``appendfsync everysec`` (Redis' default once AOF is on) up to
+about a second of acknowledged batches can be lost; without AOF, everything since the last
+snapshot. ``docs/event-pipeline.md`` says more.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from ...conf import get_setting
+from ...visitor.stores import get_profile_store
+from ...visitor.stores.redis import RECORD_SCRIPT, RedisProfileStore, record_args
+from ..event_store import ROW_FIELDS
+from .base import Batch, EventSink, SinkFull, SinkUnavailable
+
+#: KEYS: stream [, profile, pages, blocks]. ARGV: max batches, batch id, visitor, device,
+#: received (epoch ms), events JSON, then ``RECORD_SCRIPT``'s ARGV when the profile keys are
+#: given. Returns 0 when the stream is full (nothing done), else 1.
+APPEND_SCRIPT = (
+    "local function record(KEYS, ARGV)\n" + RECORD_SCRIPT + "\nend\n" + """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+if #KEYS > 1 then record({KEYS[2], KEYS[3], KEYS[4]}, {unpack(ARGV, 7)}) end
+redis.call('XADD', KEYS[1], '*', 'b', ARGV[2], 'v', ARGV[3], 'd', ARGV[4], 'r', ARGV[5],
+           'e', ARGV[6])
+return 1
+""")
+
+
+def shard_of(visitor_id: str, shards: int) -> int:
+    """A visitor's shard: stable across processes (not ``hash()``, which is salted)."""
+    return zlib.crc32(visitor_id.encode()) % shards if shards > 1 else 0
+
+
+def stream_key(shard: int) -> str:
+    prefix = get_setting("KEY_PREFIX")
+    return f"{prefix}:events:{{{prefix}-ev-{shard}}}"
+
+
+def dead_letter_key(shard: int) -> str:
+    prefix = get_setting("KEY_PREFIX")
+    return f"{prefix}:dead:{{{prefix}-ev-{shard}}}"
+
+
+def epoch_ms(value: datetime) -> int:
+    return round(value.timestamp() * 1000)
+
+
+def encode_rows(rows: list[dict[str, Any]]) -> str:
+    """The batch's rows as a JSON list of lists in ``ROW_FIELDS`` order, ``occurred_at`` in
+    epoch milliseconds: about half the bytes of a list of objects."""
+    encoded = []
+    for row in rows:
+        values = [row.get(name) for name in ROW_FIELDS]
+        values[1] = epoch_ms(values[1])
+        encoded.append(values)
+    return json.dumps(encoded, separators=(",", ":"))
+
+
+def redis_connection() -> Any:
+    from django_redis import get_redis_connection
+
+    return get_redis_connection(get_setting("REDIS_ALIAS"))
+
+
+def is_cluster(client: Any) -> bool:
+    return type(client).__name__ == "RedisCluster"
+
+
+class RedisStreamSink(EventSink):
+    name = "redis-stream"
+
+    def __init__(self) -> None:
+        self.client = redis_connection()
+        self.script = self.client.register_script(APPEND_SCRIPT)
+
+    def _profile_keys(self, batch: Batch) -> list[str] | None:
+        """The profile keys when the update can go in the same script (see the module doc)."""
+        if batch.update is None or is_cluster(self.client):
+            return None
+        store = get_profile_store()
+        if not isinstance(store, RedisProfileStore):
+            return None
+        if store.client.connection_pool is not self.client.connection_pool:
+            return None
+        return store.keys(batch.visitor_id)
+
+    def write(self, batch: Batch) -> bool:
+        if not batch.rows:
+            return False
+        shards = get_setting("EVENT_STREAM_SHARDS")
+        keys = [stream_key(shard_of(batch.visitor_id, shards))]
+        received = batch.received_at or timezone.now()
+        args = [get_setting("EVENT_STREAM_MAX_BATCHES"), batch.batch_id, batch.visitor_id,
+                batch.device, epoch_ms(received), encode_rows(batch.rows)]
+        profile_keys = self._profile_keys(batch)
+        if profile_keys:
+            keys += profile_keys
+            args += record_args(batch.update, time.time())
+        try:
+            appended = self.script(keys=keys, args=args)
+        except Exception as exc:  # refused, timed out, out of memory, cluster moved...
+            raise SinkUnavailable(str(exc)) from exc
+        if not appended:
+            raise SinkFull("the event stream is at its bound (is the loader running?)",
+                           retry_after=get_setting("EVENT_STREAM_RETRY_AFTER"))
+        return bool(profile_keys)
+
+    def backlog(self) -> dict[str, Any]:
+        """Per shard: batches in the stream, batches read but not yet acknowledged, dead
+        letters, and the age of the oldest batch waiting (the loader's lag, seconds)."""
+        shards, group = get_setting("EVENT_STREAM_SHARDS"), get_setting("EVENT_LOADER_GROUP")
+        pending = dead = waiting = 0
+        oldest_ms = None
+        try:
+            for shard in range(shards):
+                key = stream_key(shard)
+                pipe = self.client.pipeline(transaction=False)
+                pipe.xlen(key)
+                pipe.xlen(dead_letter_key(shard))
+                pipe.xrange(key, count=1)
+                length, dead_count, first = pipe.execute()
+                waiting += length
+                dead += dead_count
+                if first:
+                    ms = int(first[0][0].decode().split("-")[0])
+                    oldest_ms = ms if oldest_ms is None else min(oldest_ms, ms)
+                try:
+                    pending += self.client.xpending(key, group)["pending"]
+                except Exception:  # no group yet: no loader has run
+                    pass
+        except Exception as exc:
+            raise SinkUnavailable(str(exc)) from exc
+        lag = max(0.0, time.time() - oldest_ms / 1000) if oldest_ms is not None else 0.0
+        return {"sink": self.name, "pending_batches": waiting, "unacknowledged": pending,
+                "dead_letters": dead, "lag_seconds": round(lag, 1), "shards": shards,
+                "max_batches": get_setting("EVENT_STREAM_MAX_BATCHES")}

@@ -1,0 +1,177 @@
+"""The event loader on real Redis and the suite's database: written once, acknowledged only
+after the commit, never dropped silently."""
+
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django_redis import get_redis_connection
+
+from microadjust_cms.tracking.loader import EventLoader, parse_entry
+from microadjust_cms.tracking.models import Event, LoadedBatch
+from microadjust_cms.tracking.schema import validate_batch
+from microadjust_cms.tracking.sinks import Batch
+from microadjust_cms.tracking.sinks.redis_stream import dead_letter_key, stream_key
+
+from .sinks import own_prefix, stream_sink  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
+T = int(datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp() * 1000)
+
+
+def rows(count=4, block="hero"):
+    events = [{"type": "dwell", "t": T + i, "block": block, "variant": "v1", "value": 10 + i,
+               "pos": i} for i in range(count)]
+    return validate_batch({"v": 1, "events": events}, now=NOW, max_events=100)
+
+
+def redis():
+    return get_redis_connection("redis")
+
+
+def test_drain_loads_acknowledges_and_deletes_every_batch(stream_sink):
+    for i in range(30):
+        stream_sink.write(Batch(f"{i:032x}", rows(4), received_at=NOW))
+    stats = EventLoader(consumer="one", read_count=7).drain()
+    assert (stats.batches, stats.events, stats.dead_letters) == (30, 120, 0)
+    assert Event.objects.count() == 120 and LoadedBatch.objects.count() == 30
+    assert redis().xlen(stream_key(0)) == 0
+    assert redis().xpending(stream_key(0), "loaders")["pending"] == 0
+    assert stream_sink.backlog()["pending_batches"] == 0
+
+
+def test_a_loader_stopped_between_commit_and_ack_writes_nothing_twice(stream_sink, monkeypatch):
+    for i in range(5):
+        stream_sink.write(Batch(f"{i:032x}", rows(3), received_at=NOW))
+    crashing = EventLoader(consumer="crashes")
+
+    def crash(*_args, **_kwargs):
+        raise SystemExit("killed after the commit, before XACK")
+
+    monkeypatch.setattr(crashing, "_finish", crash)
+    with pytest.raises(SystemExit):
+        crashing.run_once()
+    assert Event.objects.count() == 15  # committed
+    assert redis().xpending(stream_key(0), "loaders")["pending"] == 5  # not acknowledged
+    stats = EventLoader(consumer="successor", claim_idle_seconds=0).drain()
+    assert stats.claimed == 5 and stats.duplicates == 5 and stats.batches == 0
+    assert Event.objects.count() == 15  # no duplicates
+    assert redis().xlen(stream_key(0)) == 0
+
+
+def test_the_same_consumer_restarted_reads_its_own_pending_batches_first(stream_sink, monkeypatch):
+    for i in range(3):
+        stream_sink.write(Batch(f"{i:032x}", rows(2), received_at=NOW))
+    first = EventLoader(consumer="same-name")
+    monkeypatch.setattr(first, "_write", lambda *_a: (_ for _ in ()).throw(SystemExit()))
+    with pytest.raises(SystemExit):
+        first.run_once()
+    assert Event.objects.count() == 0
+    stats = EventLoader(consumer="same-name").drain()  # long claim idle: no XAUTOCLAIM needed
+    assert stats.batches == 3 and stats.claimed == 0
+    assert Event.objects.count() == 6
+
+
+def test_batches_a_stopped_loader_read_are_claimed_by_another(stream_sink):
+    for i in range(8):
+        stream_sink.write(Batch(f"{i:032x}", rows(2), received_at=NOW))
+    from microadjust_cms.tracking.loader import LoadStats
+
+    dead = EventLoader(consumer="dead")
+    assert len(dead._read(0, LoadStats(), None)) == 8  # read, then it "dies"
+    waiting = EventLoader(consumer="other", claim_idle_seconds=3600).drain()
+    assert waiting.batches == 0  # not idle long enough to be claimed
+    stats = EventLoader(consumer="other", claim_idle_seconds=0).drain()
+    assert stats.claimed == 8 and stats.batches == 8
+    assert Event.objects.count() == 16
+
+
+def test_a_batch_delivered_twice_is_stored_once(stream_sink):
+    batch = Batch("d" * 32, rows(3), received_at=NOW)
+    stream_sink.write(batch)
+    stream_sink.write(batch)  # same batch id (a retried append)
+    stats = EventLoader(consumer="one").drain()
+    assert stats.batches == 1 and stats.duplicates == 1
+    assert Event.objects.count() == 3
+
+
+def test_unreadable_entries_go_to_the_dead_letters_with_the_reason(stream_sink):
+    stream_sink.write(Batch("a" * 32, rows(2), received_at=NOW))
+    key = stream_key(0)
+    redis().xadd(key, {"garbage": "1"})
+    redis().xadd(key, {"b": "x" * 32, "v": "v" * 32, "d": "", "r": "1", "e": "[[1,2]]"})
+    redis().xadd(key, {"b": "y" * 32, "v": "v" * 32, "d": "", "r": "1", "e": "{not json"})
+    stream_sink.write(Batch("b" * 32, rows(2), received_at=NOW))
+    stats = EventLoader(consumer="one").drain()
+    assert stats.batches == 2 and stats.dead_letters == 3
+    assert Event.objects.count() == 4
+    letters = redis().xrange(dead_letter_key(0))
+    reasons = [fields[b"reason"].decode() for _id, fields in letters]
+    assert len(reasons) == 3 and all(reason.startswith(("unreadable", "an event")) for reason in reasons)
+    assert redis().xlen(key) == 0  # acknowledged and deleted: nothing left to retry forever
+    assert stream_sink.backlog()["dead_letters"] == 3
+
+
+def test_a_batch_the_database_refuses_goes_to_the_dead_letters_alone(stream_sink):
+    """A value out of the column's range: PostgreSQL refuses it (SQLite stores what it gets,
+    so there the batch loads); the other batches of the same read load either way."""
+    stream_sink.write(Batch("a" * 32, rows(2), received_at=NOW))
+    bad = [[*row, ] for row in json.loads(
+        '[["dwell", %d, null, "", "", "hero", "v1", 5, "", "", "", 70000]]' % T)]
+    redis().xadd(stream_key(0), {"b": "c" * 32, "v": "v" * 32, "d": "", "r": str(T),
+                                 "e": json.dumps(bad)})
+    stream_sink.write(Batch("b" * 32, rows(2), received_at=NOW))
+    stats = EventLoader(consumer="one").drain()
+    if connection.vendor == "postgresql":  # smallint position: 70000 is out of range
+        assert stats.batches == 2 and stats.dead_letters == 1
+        assert Event.objects.count() == 4
+        reason = redis().xrange(dead_letter_key(0))[0][1][b"reason"].decode()
+        assert reason.startswith("refused by the database")
+        assert not LoadedBatch.objects.filter(batch_id="c" * 32).exists()
+    else:
+        assert stats.batches == 3 and Event.objects.count() == 5
+    assert redis().xlen(stream_key(0)) == 0
+
+
+def test_parse_entry_round_trips_what_the_sink_writes(stream_sink):
+    batch = Batch("e" * 32, rows(2), device="mobile", received_at=NOW)
+    stream_sink.write(batch)
+    [(_id, fields)] = redis().xrange(stream_key(0))
+    batch_id, parsed = parse_entry(fields)
+    assert batch_id == batch.batch_id
+    assert parsed[0][:5] == ("e" * 32, NOW, "mobile", "dwell", datetime.fromtimestamp(T / 1000, tz=UTC))
+    assert parsed[1][-1] == 1  # position
+
+
+def test_the_command_drains_once_and_prints_its_progress_line(stream_sink):
+    for i in range(4):
+        stream_sink.write(Batch(f"{i:032x}", rows(5), received_at=NOW))
+    out = io.StringIO()
+    call_command("microadjust_load_events", "--once", "--consumer", "cmd", stdout=out)
+    assert out.getvalue().startswith("loaded 20 events in 4 batches")
+    assert Event.objects.count() == 20
+
+
+def test_the_celery_task_drains(stream_sink):
+    from microadjust_cms.tasks import load_events
+
+    stream_sink.write(Batch("f" * 32, rows(3), received_at=NOW))
+    assert load_events.apply(kwargs={"max_seconds": 5}).get().startswith("loaded 3 events")
+    assert Event.objects.count() == 3
+
+
+def test_several_shards_are_loaded_and_a_visitor_stays_in_one(stream_sink, settings):
+    settings.MICROADJUST_EVENT_STREAM_SHARDS = 4
+    visitors = [f"{i:032x}" for i in range(20)]
+    for visitor in visitors:
+        stream_sink.write(Batch(visitor, rows(2), received_at=NOW))
+        stream_sink.write(Batch(visitor, rows(2), received_at=NOW))
+    lengths = [redis().xlen(stream_key(shard)) for shard in range(4)]
+    assert sum(lengths) == 40 and sum(1 for n in lengths if n) > 1
+    EventLoader(consumer="a", shards=[0, 1]).drain()
+    EventLoader(consumer="b", shards=[2, 3]).drain()
+    assert Event.objects.count() == 80
