@@ -16,8 +16,6 @@ from microadjust_cms.tracking.schema import validate_batch
 from microadjust_cms.tracking.sinks import Batch
 from microadjust_cms.tracking.sinks.redis_stream import dead_letter_key, stream_key
 
-from .sinks import own_prefix, stream_sink  # noqa: F401
-
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
 T = int(datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp() * 1000)
@@ -120,8 +118,7 @@ def test_a_batch_the_database_refuses_goes_to_the_dead_letters_alone(stream_sink
     """A value out of the column's range: PostgreSQL refuses it (SQLite stores what it gets,
     so there the batch loads); the other batches of the same read load either way."""
     stream_sink.write(Batch("a" * 32, rows(2), received_at=NOW))
-    bad = [[*row, ] for row in json.loads(
-        '[["dwell", %d, null, "", "", "hero", "v1", 5, "", "", "", 70000]]' % T)]
+    bad = [["dwell", T, None, "", "", "hero", "v1", 5, "", "", "", 70000]]
     redis().xadd(stream_key(0), {"b": "c" * 32, "v": "v" * 32, "d": "", "r": str(T),
                                  "e": json.dumps(bad)})
     stream_sink.write(Batch("b" * 32, rows(2), received_at=NOW))

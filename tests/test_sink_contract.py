@@ -12,7 +12,7 @@ from microadjust_cms.tracking.schema import validate_batch
 from microadjust_cms.tracking.sinks import Batch, SinkFull, SinkUnavailable, get_event_sink
 from microadjust_cms.visitor.stores import get_profile_store
 
-from .sinks import database_sink, drain, own_prefix, stream_sink  # noqa: F401
+from .sinks import drain
 
 pytestmark = pytest.mark.django_db
 T = int(datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp() * 1000)
@@ -83,10 +83,10 @@ def test_the_backlog_report_names_the_sink(sink):
 def test_the_profile_update_is_applied_once_whoever_applies_it(sink, redis_store, client):
     """The stream sink applies it in its script (True); the database sink leaves it to the
     caller (False). Through the collect endpoint the profile ends up the same either way."""
-    from .helpers import visitor_client
-
     from microadjust_cms.conf import get_setting
     from microadjust_cms.visitor.context import visitor_cookie_signer
+
+    from .helpers import visitor_client
 
     visitor = visitor_client()
     visitor_id = visitor_cookie_signer().unsign(visitor.cookies[get_setting("COOKIE_NAME")].value)

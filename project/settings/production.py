@@ -48,6 +48,12 @@ MICROADJUST_REDIS_ALIAS = "microadjust"
 MICROADJUST_JOB_LOCK_CACHE = "microadjust"
 RATELIMIT_USE_CACHE = "microadjust"
 MICROADJUST_PROFILE_STORE = "microadjust_cms.visitor.stores.redis.RedisProfileStore"
+# Collect appends to a Redis Stream (with the profile update, one round trip); run
+# ``manage.py microadjust_load_events`` to write the events to PostgreSQL (docs/event-pipeline.md).
+# EVENT_SINK=database writes each batch to the database in the request instead.
+MICROADJUST_EVENT_SINK = {
+    "database": "microadjust_cms.tracking.sinks.database.DatabaseSink",
+}.get(os.environ.get("EVENT_SINK", ""), "microadjust_cms.tracking.sinks.redis_stream.RedisStreamSink")
 MICROADJUST_COOKIE_SECURE = True
 
 CELERY_TASK_ALWAYS_EAGER = False
