@@ -156,6 +156,9 @@ EVENT_SINK = "microadjust_cms.tracking.sinks.database.DatabaseSink"
 # collect answer 503 with this Retry-After; the tracker keeps the batch and sends it again.
 EVENT_STREAM_MAX_BATCHES = 200_000
 EVENT_STREAM_RETRY_AFTER = 30
+# Redis down: the stream sink writes the batch to the database directly (True), or collect
+# answers 503 and the tracker keeps the batch (False).
+EVENT_STREAM_FALLBACK = True
 # Streams (and loaders) to spread the events over; more than 1 for Redis Cluster.
 EVENT_STREAM_SHARDS = 1
 # The loaders' consumer group, how many batches one read takes, and after how many idle seconds

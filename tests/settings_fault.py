@@ -27,3 +27,7 @@ ROOT_URLCONF = "tests.urls_fault"
 # The browser test flushes the tracker itself; the 5 s interval flush would overlap its flush
 # and send the kept batch twice (tracker.js resends what is stored until it is acknowledged).
 MICROADJUST_TRACKER_FLUSH_MS = 600_000
+# The database sink by default: the fault tests of collect while the database is cut off.
+# tests/test_pipeline_faults.py serves the Redis Streams sink (FAULT_EVENT_SINK=stream).
+if os.environ.get("FAULT_EVENT_SINK") != "stream":
+    MICROADJUST_EVENT_SINK = "microadjust_cms.tracking.sinks.database.DatabaseSink"

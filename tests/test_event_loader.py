@@ -9,7 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django_redis import get_redis_connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from microadjust_cms.tracking.event_store import copy_text
 from microadjust_cms.tracking.loader import EventLoader, parse_entry
 from microadjust_cms.tracking.models import Event, LoadedBatch
 from microadjust_cms.tracking.schema import validate_batch
@@ -140,8 +143,77 @@ def test_parse_entry_round_trips_what_the_sink_writes(stream_sink):
     [(_id, fields)] = redis().xrange(stream_key(0))
     batch_id, parsed = parse_entry(fields)
     assert batch_id == batch.batch_id
-    assert parsed[0][:5] == ("e" * 32, NOW, "mobile", "dwell", datetime.fromtimestamp(T / 1000, tz=UTC))
+    received_ms = int(NOW.timestamp() * 1000)
+    assert parsed[0][:5] == ("e" * 32, received_ms, "mobile", "dwell", T)
     assert parsed[1][-1] == 1  # position
+
+
+def copy_fields(body: bytes) -> list[list]:
+    """COPY's text format read back (the escapes ``copy_text`` writes)."""
+    rows = []
+    for line in body.decode().split("\n")[:-1]:
+        fields = []
+        for field in line.split("\t"):
+            if field == "\\N":
+                fields.append(None)
+                continue
+            out, i = [], 0
+            while i < len(field):
+                if field[i] == "\\":
+                    out.append({"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}[field[i + 1]])
+                    i += 2
+                else:
+                    out.append(field[i])
+                    i += 1
+            fields.append("".join(out))
+        rows.append(fields)
+    return rows
+
+
+text_values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x1d\x1e\x1f"),
+                      max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(text_values, min_size=8, max_size=8),
+       numbers=st.lists(st.one_of(st.none(), st.integers(0, 32767)), min_size=3, max_size=3),
+       times=st.lists(st.integers(0, 253_402_300_799_999), min_size=2, max_size=2))
+def test_copy_text_is_read_back_as_written(texts, numbers, times):
+    row = ("v" * 32, times[0], texts[0], texts[1], times[1], numbers[0], texts[2], texts[3],
+           texts[4], texts[5], numbers[1], texts[6], texts[7], "a b", numbers[2])
+    [fields] = copy_fields(copy_text([row]))
+    assert len(fields) == 15
+    assert [fields[i] for i in (2, 3, 6, 7, 8, 9, 11, 12)] == texts
+    assert [None if fields[i] is None else int(fields[i]) for i in (5, 10, 14)] == numbers
+    for index, ms in ((1, times[0]), (4, times[1])):
+        parsed = datetime.strptime(fields[index], "%Y-%m-%d %H:%M:%S.%f+00").replace(tzinfo=UTC)
+        assert round(parsed.timestamp() * 1000) == ms
+
+
+def test_copy_text_refuses_a_value_holding_its_separators():
+    row = ("v" * 32, T, "", "dwell", T, None, "a\x1fb", "", "", "", None, "", "", "", None)
+    with pytest.raises(ValueError):
+        copy_text([row])
+
+
+def test_an_entry_holding_an_escaped_control_character_is_a_dead_letter(stream_sink):
+    redis().xadd(stream_key(0), {"b": "z" * 32, "v": "v" * 32, "d": "", "r": str(T), "e": json.dumps(
+        [["dwell", T, None, "/a\x1f", "", "hero", "v1", 5, "", "", "", 1]])})
+    stats = EventLoader(consumer="one").drain()
+    assert stats.dead_letters == 1 and Event.objects.count() == 0
+    reason = redis().xrange(dead_letter_key(0))[0][1][b"reason"].decode()
+    assert "control character" in reason
+
+
+def test_text_with_backslashes_tabs_and_quotes_is_stored_as_written(stream_sink):
+    events = [{"type": "click", "t": T, "block": "hero", "variant": "v1",
+               "name": 'back\\slash "quoted" \\N tab-less', "path": "/a\\b/"}]
+    stream_sink.write(Batch("q" * 32, validate_batch({"v": 1, "events": events}, now=NOW,
+                                                      max_events=10), received_at=NOW))
+    EventLoader(consumer="one").drain()
+    event = Event.objects.get()
+    assert event.name == 'back\\slash "quoted" \\N tab-less' and event.path == "/a\\b/"
+    assert event.occurred_at == datetime.fromtimestamp(T / 1000, tz=UTC)
 
 
 def test_the_command_drains_once_and_prints_its_progress_line(stream_sink):

@@ -159,14 +159,45 @@ def test_collect_answers_503_with_retry_after_when_the_stream_is_full(stream_sin
     assert post().status_code == 204  # the loader drained the stream: room again
 
 
-def test_an_unreachable_redis_is_sink_unavailable_and_a_503(stream_sink, settings):
+@pytest.fixture
+def redis_down_sink(stream_sink, settings):
+    """The stream sink pointed at a closed port: every Redis call fails fast."""
     settings.CACHES = {**settings.CACHES, "redis-down": {
         "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:9/0",
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
     settings.MICROADJUST_REDIS_ALIAS = "redis-down"
     get_event_sink.cache_clear()
+    return get_event_sink()
+
+
+def test_redis_down_the_batch_goes_to_the_database_with_its_id(redis_down_sink):
+    from microadjust_cms.tracking.models import LoadedBatch
+
+    batch = Batch("a" * 32, rows(3), received_at=NOW, update=summarize(rows(3)))
+    assert redis_down_sink.write(batch) is False  # the profile update is the caller's
+    assert Event.objects.filter(visitor_id="a" * 32).count() == 3
+    assert LoadedBatch.objects.filter(batch_id=batch.batch_id).exists()
+    redis_down_sink.write(batch)  # the same batch again: skipped by its id
+    assert Event.objects.count() == 3
+
+
+def test_redis_down_without_the_fallback_is_sink_unavailable(redis_down_sink, settings):
+    settings.MICROADJUST_EVENT_STREAM_FALLBACK = False
     with pytest.raises(SinkUnavailable):
-        get_event_sink().write(Batch("a" * 32, rows(3), received_at=NOW))
+        redis_down_sink.write(Batch("a" * 32, rows(3), received_at=NOW))
+    assert Event.objects.count() == 0
+
+
+def test_a_batch_written_by_the_fallback_and_found_in_the_stream_is_loaded_once(stream_sink):
+    """Redis appended it but the answer was lost: the fallback wrote it too; the loader finds
+    its id and skips it."""
+    from microadjust_cms.tracking.sinks.database import write_with_batch_id
+
+    batch = Batch("b" * 32, rows(3), received_at=NOW)
+    stream_sink.write(batch)
+    write_with_batch_id(batch)
+    drain(stream_sink)
+    assert Event.objects.count() == 3
 
 
 def test_received_at_defaults_to_now(sink):

@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
@@ -40,6 +41,11 @@ from .sinks.redis_stream import dead_letter_key, redis_connection, stream_key
 logger = logging.getLogger("microadjust_cms.loader")
 #: Columns of a stream row, as ``redis_stream.encode_rows`` writes them.
 _ROW_LENGTH = len(ROW_FIELDS)
+#: JSON's escape of a control character (raw ones are not JSON); ``copy_text`` relies on none.
+_ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Epoch milliseconds before the year 10000 (what a timestamp column holds).
+_MAX_MS = 253_402_300_800_000
 #: Dead letters kept per shard (the oldest go first); each names its reason.
 DEAD_LETTER_MAX = 100_000
 
@@ -81,27 +87,35 @@ def _text(value: Any) -> str:
 
 
 def parse_entry(fields: dict) -> tuple[str, list[tuple]]:
-    """(batch id, rows in ``event_store.FIELDS`` order) from a stream entry's fields."""
+    """(batch id, rows in ``event_store.FIELDS`` order, times in epoch milliseconds) from a
+    stream entry's fields; ``BadBatch`` when it is not a batch this version can load."""
     try:
-        fields = {_text(k): v for k, v in fields.items()}
+        fields = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
         batch_id, visitor_id = _text(fields["b"]), _text(fields["v"])
         device = _text(fields.get("d", b""))
-        received_at = datetime.fromtimestamp(int(fields["r"]) / 1000, tz=UTC)
-        encoded = json.loads(fields["e"])
+        received = int(fields["r"])
+        raw = fields["e"]
+        if _ESCAPED_CONTROL.search(raw if isinstance(raw, bytes) else raw.encode()):
+            raise BadBatch("an event holds a control character (the schema refuses them)")
+        encoded = json.loads(raw)
+    except BadBatch:
+        raise
     except (KeyError, ValueError, TypeError, OverflowError) as exc:
         raise BadBatch(f"unreadable entry: {exc!r}"[:300]) from None
     if not (0 < len(batch_id) <= 32) or not isinstance(encoded, list):
         raise BadBatch("unreadable entry: no batch id or no list of events")
+    if _CONTROL.search(visitor_id + device):
+        raise BadBatch("the visitor or device holds a control character")
     rows = []
     for values in encoded:
-        if not isinstance(values, list) or len(values) != _ROW_LENGTH:
+        if type(values) is not list or len(values) != _ROW_LENGTH:
             raise BadBatch(f"an event has {len(values) if isinstance(values, list) else 0} "
                            f"fields, not {_ROW_LENGTH}")
-        try:
-            values[1] = datetime.fromtimestamp(values[1] / 1000, tz=UTC)
-        except (TypeError, ValueError, OverflowError):
-            raise BadBatch(f"an event's time is not epoch milliseconds: {values[1]!r}"[:300]) from None
-        rows.append((visitor_id, received_at, device, *values))
+        if type(values[1]) is not int or not 0 <= values[1] < _MAX_MS:
+            raise BadBatch(f"an event's time is not epoch milliseconds: {values[1]!r}"[:300])
+        rows.append((visitor_id, received, device, *values))
+    if not 0 <= received < _MAX_MS:
+        raise BadBatch(f"the received time is not epoch milliseconds: {received!r}"[:300])
     return batch_id, rows
 
 
@@ -202,7 +216,7 @@ class EventLoader:
                 with transaction.atomic(using=self.using):
                     copy_rows(connection, [row for _e, _b, rows in fresh for row in rows])
                 written = fresh
-            except DatabaseError as exc:
+            except (DatabaseError, ValueError) as exc:
                 if not _refused_data(exc):
                     raise
                 written = []
@@ -211,7 +225,7 @@ class EventLoader:
                         with transaction.atomic(using=self.using):
                             copy_rows(connection, batch[2])
                         written.append(batch)
-                    except DatabaseError as batch_exc:
+                    except (DatabaseError, ValueError) as batch_exc:
                         if not _refused_data(batch_exc):
                             raise
                         dead.append((batch[0], f"refused by the database: {batch_exc}"[:500]))
@@ -242,6 +256,7 @@ class EventLoader:
             return self._load_shard(shard, block_ms)
         except Exception:
             self._own_pending_done.discard(shard)  # what this consumer read is read again
+            self._groups_ready.discard(shard)  # a Redis that lost its data lost the group too
             raise
 
     def _load_shard(self, shard: int, block_ms: int | None) -> LoadStats:
@@ -320,11 +335,12 @@ class EventLoader:
         return total
 
 
-def _refused_data(exc: DatabaseError) -> bool:
-    """The database refused the rows (bad values), as opposed to not being reachable."""
+def _refused_data(exc: Exception) -> bool:
+    """The database refused the rows (bad values; or ``copy_text`` did), as opposed to not
+    being reachable."""
     from django.db import DataError, IntegrityError
 
-    return isinstance(exc, DataError | IntegrityError)
+    return isinstance(exc, DataError | IntegrityError | ValueError)
 
 
 def purge_loaded_batches(now: datetime | None = None, using: str = DEFAULT_DB_ALIAS) -> int:

@@ -12,6 +12,10 @@ Streams are sharded (``EVENT_STREAM_SHARDS``, a visitor's batches always in the 
 ``<prefix>:events:{<prefix>-ev-<n>}`` and its dead letters ``<prefix>:dead:{<prefix>-ev-<n>}``
 share a hash tag, so a loader's dead-letter append and acknowledgement go to one Cluster slot.
 
+Redis down: the batch goes to the database directly (``EVENT_STREAM_FALLBACK``), its batch id
+recorded with it, so a batch Redis did append after all (the answer lost on the way) is skipped
+by the loader; only with both down does collect answer 503.
+
 Durability is Redis': with ``appendonly yes`` and ``appendfsync always`` an acknowledged batch
 survives a Redis crash; with ``appendfsync everysec`` (Redis' default once AOF is on) up to
 about a second of acknowledged batches can be lost; without AOF, everything since the last
@@ -21,6 +25,7 @@ snapshot. ``docs/event-pipeline.md`` says more.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import zlib
 from datetime import datetime
@@ -29,10 +34,14 @@ from typing import Any
 from django.utils import timezone
 
 from ...conf import get_setting
+from ...faults import record
 from ...visitor.stores import get_profile_store
 from ...visitor.stores.redis import RECORD_SCRIPT, RedisProfileStore, record_args
 from ..event_store import ROW_FIELDS
 from .base import Batch, EventSink, SinkFull, SinkUnavailable
+from .database import write_with_batch_id
+
+logger = logging.getLogger("microadjust_cms.collect")
 
 #: KEYS: stream [, profile, pages, blocks]. ARGV: max batches, batch id, visitor, device,
 #: received (epoch ms), events JSON, then ``RECORD_SCRIPT``'s ARGV when the profile keys are
@@ -120,7 +129,12 @@ class RedisStreamSink(EventSink):
         try:
             appended = self.script(keys=keys, args=args)
         except Exception as exc:  # refused, timed out, out of memory, cluster moved...
-            raise SinkUnavailable(str(exc)) from exc
+            if not get_setting("EVENT_STREAM_FALLBACK"):
+                raise SinkUnavailable(str(exc)) from exc
+            record("event_stream", "Event stream unavailable (%s); batches go to the database "
+                   "directly", exc, log=logger)
+            write_with_batch_id(batch)  # SinkUnavailable when the database is down too
+            return False
         if not appended:
             raise SinkFull("the event stream is at its bound (is the loader running?)",
                            retry_after=get_setting("EVENT_STREAM_RETRY_AFTER"))
