@@ -92,7 +92,7 @@ def demo(db):
 from tests.celery_worker import celery_worker_process, live_celery  # noqa: E402, F401
 
 # Faults with real parts (tests/fault_servers.py): the test's own redis-server, database, gunicorn.
-from tests.fault_servers import fault_site, own_database  # noqa: E402, F401
+from tests.fault_servers import fault_site, own_database, stream_site  # noqa: E402, F401
 
 # Event sinks (tests/sinks.py): `database_sink`, `stream_sink` (real Redis, a key prefix of its own).
 from tests.sinks import database_sink, own_prefix, stream_sink  # noqa: E402, F401

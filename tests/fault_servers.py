@@ -71,7 +71,9 @@ class RedisServer:
     """A ``redis-server`` of the test's own on a free port: ``kill()`` (SIGKILL) and ``start()``
     again on the same port, as an outage and a recovery."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, aof: bool = False) -> None:
+        #: ``appendonly yes`` with ``appendfsync always``: a restart keeps every acknowledged write.
+        self.aof = aof
         self.binary = shutil.which("redis-server")
         if self.binary is None:  # never a skip: the fault tests are required
             pytest.fail("redis-server is not installed (apt-get install redis-server)")
@@ -88,7 +90,8 @@ class RedisServer:
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
                 [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(self.directory)],
+                 *(["--appendonly", "yes", "--appendfsync", "always"] if self.aof
+                   else ["--appendonly", "no"]), "--dir", str(self.directory)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_for_port(self.port, self.process, "redis-server", log)
 
@@ -272,6 +275,25 @@ class FaultSite:
     log_path: Path
     process: subprocess.Popen
     statuses: list[tuple[str, int]] = field(default_factory=list)
+    #: The site's environment (settings, proxied database, own Redis): loaders run with it.
+    env: dict[str, str] = field(default_factory=dict)
+    loaders: list[subprocess.Popen] = field(default_factory=list)
+
+    def start_loader(self, name: str) -> subprocess.Popen:
+        """``manage.py microadjust_load_events`` as its own process (and process group), with
+        the site's settings; stopped with the site."""
+        log = self.log_path.parent / f"loader-{name}.log"
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "microadjust_load_events", "--consumer", name,
+                 "--progress", "1", "--claim-idle", "2"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        self.loaders.append(process)
+        return process
+
+    def loader_log(self, name: str) -> str:
+        return (self.log_path.parent / f"loader-{name}.log").read_text(errors="replace")
 
     @property
     def origin(self) -> str:
@@ -284,7 +306,19 @@ class FaultSite:
 @pytest.fixture
 def fault_site(own_database, tmp_path) -> Iterator[FaultSite]:
     """A fresh gunicorn (2 workers, 4 threads each), own redis-server and database proxy."""
-    redis = RedisServer(tmp_path)
+    yield from serve_site(own_database, tmp_path)
+
+
+@pytest.fixture
+def stream_site(own_database, tmp_path) -> Iterator[FaultSite]:
+    """``fault_site`` on the Redis Streams sink, its redis-server with AOF (``appendfsync
+    always``); ``start_loader`` runs loaders against it."""
+    yield from serve_site(own_database, tmp_path, aof=True, env={"FAULT_EVENT_SINK": "stream"})
+
+
+def serve_site(own_database: str, tmp_path: Path, *, aof: bool = False,
+               env: dict[str, str] | None = None) -> Iterator[FaultSite]:
+    redis = RedisServer(tmp_path, aof=aof)
     parts = urlsplit(own_database)
     proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     proxied = urlunsplit(parts._replace(netloc=parts.netloc.replace(
@@ -293,8 +327,8 @@ def fault_site(own_database, tmp_path) -> Iterator[FaultSite]:
     site_port = free_port()
     log_path = tmp_path / "gunicorn.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_fault",
-           "DATABASE_URL": proxied, "REDIS_URL": redis.url}
-    process = None
+           "DATABASE_URL": proxied, "REDIS_URL": redis.url, **(env or {})}
+    process = site = None
     try:
         redis.start()
         with open(log_path, "wb") as out:
@@ -305,11 +339,13 @@ def fault_site(own_database, tmp_path) -> Iterator[FaultSite]:
                  "--bind", f"127.0.0.1:{site_port}", "--workers", "2", "--threads", "4",
                  "--worker-class", "gthread", "--timeout", "60", "--graceful-timeout", "5"],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        site = FaultSite(site_port, redis, proxy, own_database, log_path, process)
+        site = FaultSite(site_port, redis, proxy, own_database, log_path, process, env=env)
         _wait_for_port(site_port, process, "gunicorn", log_path)
         _warm_up(site)
         yield site
     finally:
+        for loader in site.loaders if site else ():
+            _stop(loader)
         _stop(process)
         proxy.close()
         redis.kill()
