@@ -168,3 +168,6 @@ EVENT_LOADER_READ_COUNT = 500
 EVENT_LOADER_CLAIM_IDLE_SECONDS = 60
 # Batch ids the loader has written are kept this long (a redelivered batch is skipped).
 EVENT_LOADED_BATCH_RETENTION_DAYS = 7
+# PostgreSQL: the event table is partitioned by month; partitions are created this many months
+# ahead (by the loader and the nightly purge job). Retention drops whole months.
+EVENT_PARTITION_MONTHS_AHEAD = 2

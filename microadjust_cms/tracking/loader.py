@@ -36,6 +36,7 @@ from django.utils import timezone
 from ..conf import get_setting
 from .event_store import ROW_FIELDS, copy_rows
 from .models import LoadedBatch
+from .partitions import ensure_partitions
 from .sinks.redis_stream import dead_letter_key, redis_connection, stream_key
 
 logger = logging.getLogger("microadjust_cms.loader")
@@ -46,6 +47,8 @@ _ESCAPED_CONTROL = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: Epoch milliseconds before the year 10000 (what a timestamp column holds).
 _MAX_MS = 253_402_300_800_000
+#: How often a running loader makes sure the coming months have their partitions.
+PARTITION_CHECK_SECONDS = 3600
 #: Dead letters kept per shard (the oldest go first); each names its reason.
 DEAD_LETTER_MAX = 100_000
 
@@ -315,8 +318,12 @@ class EventLoader:
         Redis that cannot be reached is waited out (logged once a minute), never fatal."""
         total, window, last = LoadStats(), LoadStats(), time.monotonic()
         failing_since: float | None = None
+        partitions_checked = -PARTITION_CHECK_SECONDS
         while not stop():
             try:
+                if time.monotonic() - partitions_checked >= PARTITION_CHECK_SECONDS:
+                    ensure_partitions(using=self.using)  # the coming months, ahead of the rows
+                    partitions_checked = time.monotonic()
                 window.add(self.run_once(block_ms=block_ms))
                 failing_since = None
             except Exception as exc:  # the database or Redis is down: wait, then retry
