@@ -55,6 +55,21 @@ def register_learning_job_urls():
                                               namespace="microadjust_jobs"))]
 
 
+@hooks.register("register_admin_urls")
+def register_pipeline_urls():
+    from . import pipeline
+
+    return [path("microadjust/pipeline/", include((pipeline.urlpatterns, "microadjust_pipeline"),
+                                                  namespace="microadjust_pipeline"))]
+
+
+@hooks.register(MENU_HOOK)
+def register_pipeline_menu_item():
+    from . import pipeline
+
+    return pipeline.menu_item()
+
+
 @hooks.register("register_admin_menu_item")
 def register_personalization_menu():
     return personalization_menu_item()

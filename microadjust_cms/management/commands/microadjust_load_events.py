@@ -23,6 +23,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--once", action="store_true",
                             help="drain what is waiting, then exit")
+        parser.add_argument("--status", action="store_true",
+                            help="print the backlog as Prometheus gauges and exit")
         parser.add_argument("--consumer", help="consumer name (default: host and process id)")
         parser.add_argument("--shard", type=int, action="append", dest="shards",
                             help="load this shard only (repeat for several; default: all)")
@@ -33,6 +35,11 @@ class Command(BaseCommand):
                             help="seconds before a stopped loader's batches are claimed")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["status"]:
+            from ...tracking.pipeline_status import pipeline_status, prometheus_text
+
+            self.stdout.write(prometheus_text(pipeline_status(dead_letters=0)), ending="")
+            return
         try:
             redis_connection().ping()
         except Exception as exc:
