@@ -165,6 +165,9 @@ EVENT_STREAM_SHARDS = 1
 # a batch read by a loader that stopped is claimed by another.
 EVENT_LOADER_GROUP = "loaders"
 EVENT_LOADER_READ_COUNT = 500
+# Loaders one ``microadjust_load_events`` process runs side by side (each its own database
+# connection): while one waits for PostgreSQL, another prepares the next rounds.
+EVENT_LOADER_THREADS = 2
 EVENT_LOADER_CLAIM_IDLE_SECONDS = 60
 # Batch ids the loader has written are kept this long (a redelivered batch is skipped).
 EVENT_LOADED_BATCH_RETENTION_DAYS = 7

@@ -62,6 +62,7 @@ def load_events(max_seconds: float = 50.0) -> str:
     """Drain the event streams for up to ``max_seconds`` (with the Redis Streams sink): for
     sites that run loaders from Celery beat (say every minute) instead of the long-running
     ``manage.py microadjust_load_events``. Returns the progress line."""
-    from .tracking.loader import EventLoader
+    from .conf import get_setting
+    from .tracking.loader import drain_in_threads
 
-    return EventLoader().drain(max_seconds=max_seconds).line()
+    return drain_in_threads(get_setting("EVENT_LOADER_THREADS"), max_seconds=max_seconds).line()

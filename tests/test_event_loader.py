@@ -244,3 +244,16 @@ def test_several_shards_are_loaded_and_a_visitor_stays_in_one(stream_sink, setti
     EventLoader(consumer="a", shards=[0, 1]).drain()
     EventLoader(consumer="b", shards=[2, 3]).drain()
     assert Event.objects.count() == 80
+
+
+@pytest.mark.django_db(transaction=True)
+def test_loaders_in_threads_share_the_backlog_and_write_each_batch_once(stream_sink):
+    from microadjust_cms.tracking.loader import drain_in_threads
+
+    for i in range(60):
+        stream_sink.write(Batch(f"{i:032x}", rows(3), received_at=NOW))
+    stats = drain_in_threads(3, consumer="threads", read_count=5)
+    assert stats.batches == 60 and stats.events == 180 and stats.duplicates == 0
+    assert Event.objects.count() == 180 and LoadedBatch.objects.count() == 60
+    consumers = {c["name"].decode() for c in redis().xinfo_consumers(stream_key(0), "loaders")}
+    assert consumers == {"threads-0", "threads-1", "threads-2"}

@@ -1,6 +1,7 @@
 """One contract, every event sink: the database sink and the Redis Streams sink (real Redis,
 drained by the real loader into the suite's database: SQLite locally, PostgreSQL in CI)."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -205,3 +206,56 @@ def test_received_at_defaults_to_now(sink):
     sink.write(Batch("v" * 32, rows(3)))
     drain(sink)
     assert all(row["received_at"] >= before for row in stored())
+
+
+def test_the_collect_rate_limit_holds_on_every_sink(sink, settings):
+    """django-ratelimit before the database sink; the stream sink's script counts it itself."""
+    import json
+
+    from .helpers import visitor_client
+
+    settings.MICROADJUST_COLLECT_RATE = "3/m"
+    t = int(timezone.now().timestamp() * 1000)
+    body = json.dumps({"v": 1, "events": [{"type": "pageview", "t": t, "page": 3}]})
+
+    def post(client):
+        return client.post("/microadjust/collect/", data=body, content_type="application/json",
+                           HTTP_ORIGIN="http://testserver")
+
+    visitor = visitor_client()
+    assert [post(visitor).status_code for _ in range(4)] == [204, 204, 204, 429]
+    assert post(visitor_client()).status_code == 204  # another visitor: its own allowance
+    from django.test import Client
+
+    newcomer = [post(Client()).status_code for _ in range(4)]  # no cookie: counted by address
+    assert newcomer == [204, 204, 204, 429]
+    drain(sink)
+    assert Event.objects.count() == 7
+
+
+def test_the_stream_script_updates_the_profile_as_the_profile_store_does(stream_sink, redis_store):
+    """The sink passes the update as one JSON argument; the store, argument by argument: the
+    same profile either way (engagement, affinity, scroll, dwell, abandons, clicks)."""
+    now = timezone.now()
+    t = int(now.timestamp() * 1000)
+    events = [{"type": "dwell", "t": t, "page": 3, "block": "hero", "variant": "v1", "value": 4200,
+               "kind": "video", "tags": "cats dogs"},
+              {"type": "scroll", "t": t, "page": 3, "value": 75},
+              {"type": "click", "t": t, "page": 3, "block": "hero", "variant": "v1", "name": "Go"},
+              {"type": "abandon", "t": t, "page": 3, "block": "offer", "variant": "default",
+               "value": 300, "kind": "article"},
+              {"type": "conversion", "t": t, "name": "signup"}]
+    batch_rows = validate_batch({"v": 1, "events": events}, now=now, max_events=10)
+    update = summarize(batch_rows)
+    store = get_profile_store()
+    assert stream_sink.write(Batch("s" * 32, batch_rows, received_at=now, update=update)) is True
+    store.record_events("r" * 32, update, now=time.time())
+    by_sink = store.load("s" * 32, "3", record_view=False, now=time.time())
+    by_store = store.load("r" * 32, "3", record_view=False, now=time.time())
+    assert by_sink.engagement == pytest.approx(by_store.engagement, rel=1e-6) and by_sink.engagement > 0
+    assert by_sink.affinity.keys() == by_store.affinity.keys() == {"video", "cats", "dogs"}
+    for name, points in by_store.affinity.items():
+        assert by_sink.affinity[name] == pytest.approx(points, rel=1e-6)
+    assert (by_sink.page_scroll, by_sink.page_dwell) == (by_store.page_scroll, by_store.page_dwell) == (75, 4.2)
+    assert (by_sink.abandoned, by_sink.clicked) == (by_store.abandoned, by_store.clicked)
+    assert by_sink.conversions == by_store.conversions == 1

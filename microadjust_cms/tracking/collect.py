@@ -39,7 +39,7 @@ from ..visitor.context import known_visitor_id, tracking_allowed
 from ..visitor.middleware import set_visitor_cookie
 from ..visitor.stores import StoreUnavailable, get_profile_store
 from .schema import BatchError, validate_batch
-from .sinks import Batch, SinkFull, SinkUnavailable, get_event_sink
+from .sinks import Batch, RateLimited, SinkFull, SinkUnavailable, get_event_sink
 
 logger = logging.getLogger("microadjust_cms.collect")
 #: sendBeacon posts text/plain unless given a typed Blob; both carry the same JSON.
@@ -79,6 +79,12 @@ def _rate_limited(request: HttpRequest, rate_key: str) -> bool:
     except Exception:
         record("rate_limit", "Rate limit cache unavailable; batches are let through", log=logger)
         return False
+
+
+def _too_many() -> HttpResponse:
+    response = problem(429, "rate_limited", "too many batches; retry later")
+    response["Retry-After"] = "60"
+    return response
 
 
 def update_profile(visitor_id: str, update: BehaviourUpdate | None) -> None:
@@ -131,10 +137,10 @@ def collect(request: HttpRequest) -> HttpResponse:
     # Known visitors by id; newcomers (a fresh id each time) by address. Only django-ratelimit's
     # short-lived cache counter sees the address (hashed); it is not stored.
     rate_key = "addr:" + request.META.get("REMOTE_ADDR", "") if new_visitor else visitor_id
-    if _rate_limited(request, rate_key):
-        response = problem(429, "rate_limited", "too many batches; retry later")
-        response["Retry-After"] = "60"
-        return response
+    sink = get_event_sink()
+    # A sink that counts the rate limit in its own round trip (the stream sink) does it there.
+    if not sink.enforces_rate_limit and _rate_limited(request, rate_key):
+        return _too_many()
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -147,9 +153,11 @@ def collect(request: HttpRequest) -> HttpResponse:
         return problem(400, "invalid_batch", exc.errors)
     batch = Batch(visitor_id, rows, received_at=timezone.now(), update=summarize(rows) or None,
                   device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")))
-    sink = get_event_sink()
+    batch.rate_key = rate_key if sink.enforces_rate_limit else None
     try:
         profile_updated = sink.write(batch)
+    except RateLimited:
+        return _too_many()
     except SinkFull as exc:
         record("event_backlog_full", "Event backlog full (is the loader running?); batches "
                "refused with 503", log=logger)

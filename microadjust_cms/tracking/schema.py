@@ -70,48 +70,75 @@ def _integer(value: Any, low: int, high: int) -> str | None:
     return None
 
 
+def _check_time(_kind: str, value: Any, now_ms: int) -> str | None:
+    problem = _integer(value, 0, 2**53)
+    if problem is None and abs(value - now_ms) > DAY_MS:
+        problem = "is more than a day away from the server's time"
+    return problem
+
+
+def _check_path(_kind: str, value: Any, _now_ms: int) -> str | None:
+    problem = _text(value, 200)
+    if problem is None and not value.startswith("/"):
+        problem = "must be a path starting with /"
+    return problem
+
+
+def _check_block(_kind: str, value: Any, _now_ms: int) -> str | None:
+    if not isinstance(value, str) or not BLOCK_ID_RE.match(value):
+        return "must be a block id (letters, digits, - and _, at most 64)"
+    return None
+
+
+def _check_kind(_kind: str, value: Any, _now_ms: int) -> str | None:
+    if not isinstance(value, str) or not CONTENT_KEY_RE.match(value):
+        return "must be a content type (a-z, 0-9, - and _, at most 32)"
+    return None
+
+
+def _check_tags(_kind: str, value: Any, _now_ms: int) -> str | None:
+    tags = value.split(" ") if isinstance(value, str) else None
+    if not tags or len(tags) > MAX_TAGS or not all(CONTENT_KEY_RE.match(t) for t in tags):
+        return (f"must be 1 to {MAX_TAGS} space-separated tags "
+                "(a-z, 0-9, - and _, at most 32 each)")
+    return None
+
+
+def _check_value(kind: str, value: Any, _now_ms: int) -> str | None:
+    if kind == "scroll":
+        # ``50.0 in SCROLL_MILESTONES`` is true, but the column is an integer (PostgreSQL
+        # refused "50.0": a 503), so an integer it must be, as every other number here.
+        if type(value) is not int or value not in SCROLL_MILESTONES:
+            return f"must be one of {', '.join(map(str, SCROLL_MILESTONES))}"
+        return None
+    return _integer(value, 0, MAX_DWELL_MS)
+
+
+#: Each field's check: (event type, value, server time in ms) → a problem, or None.
+_CHECKS = {
+    "t": _check_time,
+    "page": lambda _k, value, _n: _integer(value, 1, 2**31 - 1),
+    "path": _check_path,
+    "previous": _check_path,
+    "block": _check_block,
+    "variant": lambda _k, value, _n: _text(value, 50),
+    "name": lambda _k, value, _n: _text(value, 100),
+    "kind": _check_kind,
+    "tags": _check_tags,
+    "pos": lambda _k, value, _n: _integer(value, 0, MAX_POSITION),
+    "value": _check_value,
+}
+
+
 def _check_field(kind: str, name: str, value: Any, now_ms: int) -> str | None:
-    if name == "t":
-        problem = _integer(value, 0, 2**53)
-        if problem is None and abs(value - now_ms) > DAY_MS:
-            problem = "is more than a day away from the server's time"
-        return problem
-    if name == "page":
-        return _integer(value, 1, 2**31 - 1)
-    if name in ("path", "previous"):
-        problem = _text(value, 200)
-        if problem is None and not value.startswith("/"):
-            problem = "must be a path starting with /"
-        return problem
-    if name == "block":
-        if not isinstance(value, str) or not BLOCK_ID_RE.match(value):
-            return "must be a block id (letters, digits, - and _, at most 64)"
-        return None
-    if name == "variant":
-        return _text(value, 50)
-    if name == "name":
-        return _text(value, 100)
-    if name == "kind":
-        if not isinstance(value, str) or not CONTENT_KEY_RE.match(value):
-            return "must be a content type (a-z, 0-9, - and _, at most 32)"
-        return None
-    if name == "tags":
-        tags = value.split(" ") if isinstance(value, str) else None
-        if not tags or len(tags) > MAX_TAGS or not all(CONTENT_KEY_RE.match(t) for t in tags):
-            return (f"must be 1 to {MAX_TAGS} space-separated tags "
-                    "(a-z, 0-9, - and _, at most 32 each)")
-        return None
-    if name == "pos":
-        return _integer(value, 0, MAX_POSITION)
-    if name == "value":
-        if kind == "scroll":
-            # ``50.0 in SCROLL_MILESTONES`` is true, but the column is an integer (PostgreSQL
-            # refused "50.0": a 503), so an integer it must be, as every other number here.
-            if type(value) is not int or value not in SCROLL_MILESTONES:
-                return f"must be one of {', '.join(map(str, SCROLL_MILESTONES))}"
-            return None
-        return _integer(value, 0, MAX_DWELL_MS)
-    return "is not a known field"  # pragma: no cover - fields come from EVENT_FIELDS
+    check = _CHECKS.get(name)
+    return check(kind, value, now_ms) if check else "is not a known field"
+
+
+#: Per event type: (required fields with "t", every field in checking order, allowed keys).
+_SPECS = {kind: (("t", *required), ("t", *required, *optional),
+                 frozenset({"type", "t", *required, *optional}))
+          for kind, (required, optional) in EVENT_FIELDS.items()}
 
 
 def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[str, Any]]:
@@ -133,27 +160,28 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
         raise BatchError(errors)
     now_ms = int(now.timestamp() * 1000)
     rows = []
+    checks = _CHECKS
     for index, event in enumerate(events):
-        where = f"events[{index}]"
         if not isinstance(event, dict):
-            errors.append(f"{where}: must be an object")
+            errors.append(f"events[{index}]: must be an object")
             continue
         kind = event.get("type")
-        if not isinstance(kind, str) or kind not in EVENT_FIELDS:
-            errors.append(f"{where}.type: must be one of {', '.join(EVENT_FIELDS)}")
+        spec = _SPECS.get(kind) if isinstance(kind, str) else None
+        if spec is None:
+            errors.append(f"events[{index}].type: must be one of {', '.join(EVENT_FIELDS)}")
             continue
-        required, optional = EVENT_FIELDS[kind]
-        allowed = {"type", "t", *required, *optional}
-        for name in sorted(set(event) - allowed):
-            errors.append(f"{where}.{name[:40]}: is not a field of a {kind} event")
-        for name in ("t", *required):
+        required, fields, allowed = spec
+        if not allowed.issuperset(event):
+            for name in sorted(set(event) - allowed):
+                errors.append(f"events[{index}].{name[:40]}: is not a field of a {kind} event")
+        for name in required:
             if name not in event:
-                errors.append(f"{where}.{name}: is required for a {kind} event")
-        for name in ("t", *required, *optional):
+                errors.append(f"events[{index}].{name}: is required for a {kind} event")
+        for name in fields:
             if name in event:
-                problem = _check_field(kind, name, event[name], now_ms)
+                problem = checks[name](kind, event[name], now_ms)
                 if problem:
-                    errors.append(f"{where}.{name}: {problem}")
+                    errors.append(f"events[{index}].{name}: {problem}")
         if len(errors) >= MAX_ERRORS:
             break
         if errors:

@@ -53,3 +53,6 @@ if os.environ.get("MICROADJUST_TEST_WORKER_BROKER"):
 # Experiments: no global holdout in tests, so a random visitor id never turns personalization off
 # (the holdout's own tests set MICROADJUST_EXPERIMENT_HOLDOUT).
 MICROADJUST_EXPERIMENT_HOLDOUT = 0
+# One loader thread: a test's transaction is the main thread's connection, which other threads'
+# connections cannot see into (tests/test_event_loader.py runs several on a transactional database).
+MICROADJUST_EVENT_LOADER_THREADS = 1

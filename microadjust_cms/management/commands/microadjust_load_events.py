@@ -9,11 +9,14 @@ are committed and acknowledged, or left for the next loader).
 from __future__ import annotations
 
 import signal
+import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
-from ...tracking.loader import EventLoader, LoadStats
+from ...conf import get_setting
+from ...tracking.loader import EventLoader, LoadStats, default_consumer_name, drain_in_threads
 from ...tracking.sinks.redis_stream import redis_connection
 
 
@@ -31,6 +34,8 @@ class Command(BaseCommand):
         parser.add_argument("--progress", type=float, default=10.0,
                             help="seconds between progress lines (default 10)")
         parser.add_argument("--read-count", type=int, help="batches a read takes")
+        parser.add_argument("--threads", type=int,
+                            help="loaders in this process (default EVENT_LOADER_THREADS)")
         parser.add_argument("--claim-idle", type=float,
                             help="seconds before a stopped loader's batches are claimed")
 
@@ -45,13 +50,17 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandError(f"Redis cannot be reached ({exc}); the loader reads the event "
                                "streams of the Redis Streams sink") from exc
-        loader = EventLoader(consumer=options["consumer"], shards=options["shards"],
-                             read_count=options["read_count"],
-                             claim_idle_seconds=options["claim_idle"])
+        threads = options["threads"] or get_setting("EVENT_LOADER_THREADS")
+        loader_options = {"shards": options["shards"], "read_count": options["read_count"],
+                          "claim_idle_seconds": options["claim_idle"]}
         if options["once"]:
-            stats = loader.drain()
+            stats = drain_in_threads(threads, consumer=options["consumer"], **loader_options)
             self.stdout.write(stats.line())
             return
+        base = options["consumer"] or default_consumer_name()
+        loaders = [EventLoader(consumer=base if threads == 1 else f"{base}-{n}", **loader_options)
+                   for n in range(threads)]
+        loader = loaders[0]
         stopping = {"now": False}
 
         def stop(*_args: Any) -> None:
@@ -59,17 +68,35 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        self.stdout.write(f"loader {loader.consumer}: shards {loader.shards}, "
-                          f"group {loader.group!r}", ending="\n")
+        self.stdout.write(f"loaders {', '.join(item.consumer for item in loaders)}: shards "
+                          f"{loader.shards}, group {loader.group!r}", ending="\n")
         self.stdout.flush()
+        lock = threading.Lock()
 
         def progress(stats: LoadStats) -> None:
             backlog = _backlog()
-            self.stdout.write(f"{stats.line()}; backlog {backlog}")
-            self.stdout.flush()
+            with lock:
+                self.stdout.write(f"{stats.line()}; backlog {backlog}")
+                self.stdout.flush()
 
-        total = loader.run(stop=lambda: stopping["now"], progress=progress,
-                           progress_seconds=options["progress"])
+        totals: list[LoadStats] = []
+
+        def work(item: EventLoader) -> None:
+            try:
+                totals.append(item.run(stop=lambda: stopping["now"], progress=progress,
+                                       progress_seconds=options["progress"]))
+            finally:
+                connections.close_all()
+
+        workers = [threading.Thread(target=work, args=(item,)) for item in loaders[1:]]
+        for worker in workers:
+            worker.start()
+        work(loader)  # the main thread keeps the signal handlers
+        for worker in workers:
+            worker.join()
+        total = LoadStats()
+        for stats in totals:
+            total.add(stats)
         self.stdout.write(f"stopped: {total.line()}")
 
 

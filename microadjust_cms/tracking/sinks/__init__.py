@@ -7,9 +7,10 @@ from functools import lru_cache
 from django.utils.module_loading import import_string
 
 from ...conf import get_setting
-from .base import Batch, EventSink, SinkFull, SinkUnavailable, new_batch_id
+from .base import Batch, EventSink, RateLimited, SinkFull, SinkUnavailable, new_batch_id
 
-__all__ = ["Batch", "EventSink", "SinkFull", "SinkUnavailable", "get_event_sink", "new_batch_id"]
+__all__ = ["Batch", "EventSink", "RateLimited", "SinkFull", "SinkUnavailable", "get_event_sink",
+           "new_batch_id"]
 
 
 @lru_cache(maxsize=8)

@@ -33,6 +33,10 @@ class SinkFull(Exception):
         self.retry_after = retry_after
 
 
+class RateLimited(Exception):
+    """The sender passed ``COLLECT_RATE`` (a sink that enforces it: ``enforces_rate_limit``)."""
+
+
 def new_batch_id() -> str:
     """Server-made: the client never chooses it, so a forged id cannot shadow another batch."""
     return uuid.uuid4().hex
@@ -52,6 +56,9 @@ class Batch:
     received_at: datetime | None = None
     update: BehaviourUpdate | None = None
     batch_id: str = field(default_factory=new_batch_id)
+    #: Who the rate limit counts this batch for (the visitor id, or "addr:<address>" for a
+    #: newcomer); only a sink with ``enforces_rate_limit`` reads it.
+    rate_key: str | None = None
 
 
 class EventSink:
@@ -61,11 +68,15 @@ class EventSink:
     name = "sink"
     #: The ``faults`` kind an outage of this sink is counted under.
     fault_kind = "event_sink"
+    #: True when ``write`` applies ``COLLECT_RATE`` itself (in its own round trip) and raises
+    #: ``RateLimited``; otherwise collect asks django-ratelimit first.
+    enforces_rate_limit = False
 
     def write(self, batch: Batch) -> bool:
         """Keep ``batch`` (all its rows or none). Returns True when the sink also applied
         ``batch.update`` to the visitor's profile (then the caller must not apply it again).
-        Raises ``SinkFull`` or ``SinkUnavailable``; nothing partial is kept either way."""
+        Raises ``SinkFull``, ``SinkUnavailable`` or (``enforces_rate_limit``) ``RateLimited``;
+        nothing partial is kept either way."""
         raise NotImplementedError
 
     def backlog(self) -> dict[str, Any]:

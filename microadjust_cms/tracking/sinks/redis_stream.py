@@ -1,7 +1,9 @@
 """The Redis Streams sink: collect appends a batch to a stream; a loader writes it to the
 database in bulk (``tracking.loader``).
 
-One round trip a batch: a Lua script checks the backlog bound, applies the profile update
+One round trip a batch: a Lua script counts the sender against ``COLLECT_RATE`` (a fixed window,
+as django-ratelimit's, kept here so the limit costs no round trip of its own), checks the
+backlog bound, applies the profile update
 (when the profile store is the Redis store on the same connection, so real-time signals and
 triggers see the batch at once) and appends the batch (``XADD``). The script runs whole or, for
 a full stream, not at all. On Redis Cluster a script may only touch keys of one slot, and the
@@ -24,8 +26,10 @@ snapshot. ``docs/event-pipeline.md`` says more.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import time
 import zlib
 from datetime import datetime
@@ -38,22 +42,50 @@ from ...faults import record
 from ...visitor.stores import get_profile_store
 from ...visitor.stores.redis import RECORD_SCRIPT, RedisProfileStore, record_args
 from ..event_store import ROW_FIELDS
-from .base import Batch, EventSink, SinkFull, SinkUnavailable
+from .base import Batch, EventSink, RateLimited, SinkFull, SinkUnavailable
 from .database import write_with_batch_id
 
 logger = logging.getLogger("microadjust_cms.collect")
 
-#: KEYS: stream [, profile, pages, blocks]. ARGV: max batches, batch id, visitor, device,
-#: received (epoch ms), events JSON, then ``RECORD_SCRIPT``'s ARGV when the profile keys are
-#: given. Returns 0 when the stream is full (nothing done), else 1.
+#: KEYS: stream, rate counter [, profile, pages, blocks]. ARGV: max batches, rate limit (0: none),
+#: rate period (seconds), batch id, visitor, device, received (epoch ms), events JSON, then
+#: ``RECORD_SCRIPT``'s ARGV as one JSON list of strings when the profile keys are given (one
+#: argument for redis-py to encode instead of thirty). Returns 2 when the sender is over
+#: the rate limit, 0 when the stream is full (nothing else done either way), else 1.
 APPEND_SCRIPT = (
     "local function record(KEYS, ARGV)\n" + RECORD_SCRIPT + "\nend\n" + """
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  local count = redis.call('INCR', KEYS[2])
+  if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
+  if count > limit then return 2 end
+end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-if #KEYS > 1 then record({KEYS[2], KEYS[3], KEYS[4]}, {unpack(ARGV, 7)}) end
-redis.call('XADD', KEYS[1], '*', 'b', ARGV[2], 'v', ARGV[3], 'd', ARGV[4], 'r', ARGV[5],
-           'e', ARGV[6])
+if #KEYS > 2 then record({KEYS[3], KEYS[4], KEYS[5]}, cjson.decode(ARGV[9])) end
+redis.call('XADD', KEYS[1], '*', 'b', ARGV[4], 'v', ARGV[5], 'd', ARGV[6], 'r', ARGV[7],
+           'e', ARGV[8])
 return 1
 """)
+#: ``COLLECT_RATE``'s syntax, as django-ratelimit reads it ("120/m", "10/5s").
+_RATE_RE = re.compile(r"^(\d+)/(\d*)([smhd])$")
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """(count, period seconds) of a ``COLLECT_RATE`` value; ``ValueError`` when unreadable."""
+    match = _RATE_RE.match(rate.strip())
+    if not match:
+        raise ValueError(f"not a rate: {rate!r} (say \"120/m\")")
+    count, multiple, unit = match.groups()
+    return int(count), _PERIODS[unit] * int(multiple or 1)
+
+
+def rate_counter_key(rate_key: str, shard: int, period: int, now: float) -> str:
+    """The fixed-window counter of ``rate_key``: hashed (an address is never a key in the
+    clear), in the stream's hash slot, named for its window so it starts at 0 each window."""
+    prefix = get_setting("KEY_PREFIX")
+    digest = hashlib.sha256(rate_key.encode()).hexdigest()[:20]
+    return f"{prefix}:rate:{{{prefix}-ev-{shard}}}:{digest}:{int(now // period)}"
 
 
 def shard_of(visitor_id: str, shards: int) -> int:
@@ -98,6 +130,7 @@ def is_cluster(client: Any) -> bool:
 
 class RedisStreamSink(EventSink):
     name = "redis-stream"
+    enforces_rate_limit = True
 
     def __init__(self) -> None:
         self.client = redis_connection()
@@ -117,15 +150,16 @@ class RedisStreamSink(EventSink):
     def write(self, batch: Batch) -> bool:
         if not batch.rows:
             return False
-        shards = get_setting("EVENT_STREAM_SHARDS")
-        keys = [stream_key(shard_of(batch.visitor_id, shards))]
+        shard = shard_of(batch.visitor_id, get_setting("EVENT_STREAM_SHARDS"))
         received = batch.received_at or timezone.now()
-        args = [get_setting("EVENT_STREAM_MAX_BATCHES"), batch.batch_id, batch.visitor_id,
-                batch.device, epoch_ms(received), encode_rows(batch.rows)]
+        limit, period = parse_rate(get_setting("COLLECT_RATE")) if batch.rate_key else (0, 1)
+        keys = [stream_key(shard), rate_counter_key(batch.rate_key or "", shard, period, time.time())]
+        args = [get_setting("EVENT_STREAM_MAX_BATCHES"), limit, period, batch.batch_id,
+                batch.visitor_id, batch.device, epoch_ms(received), encode_rows(batch.rows)]
         profile_keys = self._profile_keys(batch)
         if profile_keys:
             keys += profile_keys
-            args += record_args(batch.update, time.time())
+            args.append(json.dumps([str(arg) for arg in record_args(batch.update, time.time())]))
         try:
             appended = self.script(keys=keys, args=args)
         except Exception as exc:  # refused, timed out, out of memory, cluster moved...
@@ -135,6 +169,8 @@ class RedisStreamSink(EventSink):
                    "directly", exc, log=logger)
             write_with_batch_id(batch)  # SinkUnavailable when the database is down too
             return False
+        if appended == 2:
+            raise RateLimited(batch.rate_key)
         if not appended:
             raise SinkFull("the event stream is at its bound (is the loader running?)",
                            retry_after=get_setting("EVENT_STREAM_RETRY_AFTER"))
