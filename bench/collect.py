@@ -4,10 +4,10 @@ In one run: the production settings (``bench/collect_site.py``) serve a fresh Po
 database ``microadjust_bench`` (created and dropped here) with Redis db 14 as cache and event
 stream (the Redis Streams sink, production's default). wrk posts realistic batches (10 events,
 as 2,000 visitors with signed cookies) to the collect endpoint for ``--seconds``, with no loader
-running; then the same bodies to a bare Django JSON view on the same server; then the loader
-alone drains the backlog into PostgreSQL (``EventLoader.drain``, as ``manage.py
-microadjust_load_events --once``: ``EVENT_LOADER_THREADS`` loaders side by side); then it asks
-the fragment API for a block (after a warm-up).
+running; then the same bodies to a bare Django JSON view on the same server; then it asks the
+fragment API for a block (after a warm-up); then the loader alone drains the backlog into
+PostgreSQL (``drain_in_threads``, as ``manage.py microadjust_load_events --once``:
+``EVENT_LOADER_THREADS`` loaders side by side).
 Prints requests and events per second, p50 / p99, errors, the ratio against the bare view
 (budget >= 0.5), collect's p99 (budget < 20 ms), the loader's events per second (budget >=
 50,000), the fragment p99 (budget < 20 ms), and checks that the database holds every accepted
@@ -188,7 +188,17 @@ def main(argv: list[str] | None = None) -> int:
         backlog = get_event_sink().backlog()["pending_batches"]
         bare = wrk(base + "/bench/bare/", args.seconds, args.connections,
                    {**env, "MA_PATH": "/bench/bare/"}, script)
-        # The loader alone (the server idle): the backlog collect left, into PostgreSQL.
+        fragment_url = (f"{base}/microadjust/api/fragment/?page={home.pk}&block=mobile-banner"
+                        "&reason=abandon&exclude=mobile")
+        fragment_headers = (f"Cookie: ma_vid={signer.sign(uuid.uuid4().hex)}",
+                            "User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)")
+        # Warm-up (see the docstring): start-up cost once per worker, not the API's latency.
+        wrk(fragment_url, 3, args.fragment_connections, env, headers=fragment_headers)
+        time.sleep(1)
+        fragment = wrk(fragment_url, max(5, args.seconds // 3), args.fragment_connections, env,
+                       headers=fragment_headers)
+        # The loader alone, the server idle and after the fragment run (the fresh rows'
+        # autovacuum would otherwise run during it): the backlog collect left, into PostgreSQL.
         started = time.perf_counter()
         threads = get_setting("EVENT_LOADER_THREADS")
         drained = drain_in_threads(threads, consumer="bench")
@@ -199,15 +209,6 @@ def main(argv: list[str] | None = None) -> int:
                   "seconds": round(drain_seconds, 3), "threads": threads,
                   "events_per_second": round(drained.events / drain_seconds, 1) if drain_seconds else 0.0,
                   "backlog_before_batches": backlog, "stored_before_drain": stored_before_drain}
-        fragment_url = (f"{base}/microadjust/api/fragment/?page={home.pk}&block=mobile-banner"
-                        "&reason=abandon&exclude=mobile")
-        fragment_headers = (f"Cookie: ma_vid={signer.sign(uuid.uuid4().hex)}",
-                            "User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)")
-        # Warm-up (see the docstring): start-up cost once per worker, not the API's latency.
-        wrk(fragment_url, 3, args.fragment_connections, env, headers=fragment_headers)
-        time.sleep(1)
-        fragment = wrk(fragment_url, max(5, args.seconds // 3), args.fragment_connections, env,
-                       headers=fragment_headers)
         accepted = collect["requests"] - collect["non_2xx"]
         # Counted before the bare run started: requests still in flight when wrk stopped may
         # have been stored without wrk counting them, so stored >= accepted is the check.

@@ -257,3 +257,15 @@ def test_loaders_in_threads_share_the_backlog_and_write_each_batch_once(stream_s
     assert Event.objects.count() == 180 and LoadedBatch.objects.count() == 60
     consumers = {c["name"].decode() for c in redis().xinfo_consumers(stream_key(0), "loaders")}
     assert consumers == {"threads-0", "threads-1", "threads-2"}
+
+
+def test_encoded_rows_follow_row_fields():
+    from microadjust_cms.tracking.event_store import ROW_FIELDS
+    from microadjust_cms.tracking.sinks.redis_stream import encode_rows
+
+    row = {name: f"<{name}>" for name in ROW_FIELDS}
+    row["occurred_at"] = NOW
+    [encoded] = json.loads(encode_rows([row]))
+    expected = [f"<{name}>" for name in ROW_FIELDS]
+    expected[ROW_FIELDS.index("occurred_at")] = int(NOW.timestamp() * 1000)
+    assert encoded == expected

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 import uuid
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
@@ -50,22 +51,44 @@ def _origin_allowed(request: HttpRequest) -> bool:
     """The Origin (or, without one, the Referer) must be this site (scheme, host and port, as
     Django's CSRF check compares them) or one of ``COLLECT_ALLOWED_ORIGINS``. Behind a proxy that
     terminates TLS, Django must know (``SECURE_PROXY_SSL_HEADER``) for ``https`` pages to match."""
-    origin = request.headers.get("Origin") or request.headers.get("Referer")
-    if not origin or origin == "null":
+    meta = request.META  # not ``request.headers``: it copies every header to look up two
+    origin = _origin_of(meta.get("HTTP_ORIGIN") or meta.get("HTTP_REFERER") or "")
+    if origin is None:
         return False
-    try:
-        parts = urlsplit(origin)
-    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
-        return False
-    origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-    allowed = {o.rstrip("/").lower() for o in get_setting("COLLECT_ALLOWED_ORIGINS")}
-    if origin in allowed:
+    if origin in _allowed_origins(tuple(get_setting("COLLECT_ALLOWED_ORIGINS"))):
         return True
     try:
         host = request.get_host()
     except Exception:  # DisallowedHost: Django's own check refuses the request
         return False
     return origin == f"{request.scheme}://{host.lower()}"
+
+
+def _origin_of(header: str) -> str | None:
+    """``scheme://host[:port]`` of an Origin or Referer header, lowercased; None when there is
+    none ("null", empty, unparsable). Cached: a site's pages send a handful of origins (and
+    Referers, which carry paths too, are cached only when short)."""
+    return _cached_origin_of(header) if len(header) <= 300 else _parse_origin(header)
+
+
+@lru_cache(maxsize=1024)
+def _cached_origin_of(header: str) -> str | None:
+    return _parse_origin(header)
+
+
+def _parse_origin(header: str) -> str | None:
+    if not header or header == "null":
+        return None
+    try:
+        parts = urlsplit(header)
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+        return None
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+@lru_cache(maxsize=8)
+def _allowed_origins(origins: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(o.rstrip("/").lower() for o in origins)
 
 
 def _rate_limited(request: HttpRequest, rate_key: str) -> bool:

@@ -33,6 +33,7 @@ import re
 import time
 import zlib
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.utils import timezone
@@ -41,7 +42,6 @@ from ...conf import get_setting
 from ...faults import record
 from ...visitor.stores import get_profile_store
 from ...visitor.stores.redis import RECORD_SCRIPT, RedisProfileStore, record_args
-from ..event_store import ROW_FIELDS
 from .base import Batch, EventSink, RateLimited, SinkFull, SinkUnavailable
 from .database import write_with_batch_id
 
@@ -71,6 +71,7 @@ _RATE_RE = re.compile(r"^(\d+)/(\d*)([smhd])$")
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@lru_cache(maxsize=16)
 def parse_rate(rate: str) -> tuple[int, int]:
     """(count, period seconds) of a ``COLLECT_RATE`` value; ``ValueError`` when unreadable."""
     match = _RATE_RE.match(rate.strip())
@@ -109,13 +110,16 @@ def epoch_ms(value: datetime) -> int:
 
 def encode_rows(rows: list[dict[str, Any]]) -> str:
     """The batch's rows as a JSON list of lists in ``ROW_FIELDS`` order, ``occurred_at`` in
-    epoch milliseconds: about half the bytes of a list of objects."""
-    encoded = []
-    for row in rows:
-        values = [row.get(name) for name in ROW_FIELDS]
-        values[1] = epoch_ms(values[1])
-        encoded.append(values)
-    return json.dumps(encoded, separators=(",", ":"))
+    epoch milliseconds: about half the bytes of a list of objects. (Spelled out, not a loop
+    over ``ROW_FIELDS``: this runs for every batch; ``test_encoded_rows_follow_row_fields``
+    keeps the two in step.)"""
+    return _dumps([[row["type"], round(row["occurred_at"].timestamp() * 1000), row["page_id"],
+                    row["path"], row["previous_path"], row["block_id"], row["variant"],
+                    row["value"], row["name"], row["content_type"], row["tags"],
+                    row["position"]] for row in rows])
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def redis_connection() -> Any:

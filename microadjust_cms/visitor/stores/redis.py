@@ -90,8 +90,8 @@ for _ = 1, n do
   i = i + 3
 end
 redis.call('EXPIRE', p, ttl)
-if redis.call('EXISTS', pages) == 1 then redis.call('EXPIRE', pages, ttl) end
-if redis.call('EXISTS', b) == 1 then redis.call('EXPIRE', b, ttl) end
+redis.call('EXPIRE', pages, ttl)  -- a key that does not exist is left alone
+redis.call('EXPIRE', b, ttl)
 return 1
 """
 
