@@ -93,6 +93,12 @@ def assert_all_stored_once(site: FaultSite, traffic: Traffic, run: str) -> None:
     assert set(traffic.statuses) == {204}
 
 
+def held_by(client: redis.Redis, loader: str) -> int:
+    """Batches read and not acknowledged by the loader process's consumers."""
+    return sum(c["pending"] for c in client.xinfo_consumers(STREAM, GROUP)
+               if c["name"].decode() == loader or c["name"].decode().startswith(f"{loader}-"))
+
+
 def test_a_loader_killed_mid_batch_and_replaced_loses_and_repeats_nothing(stream_site):
     client = redis.Redis.from_url(stream_site.redis.url)
     run = uuid.uuid4().hex[:10]
@@ -102,21 +108,15 @@ def test_a_loader_killed_mid_batch_and_replaced_loses_and_repeats_nothing(stream
         for attempt in range(5):
             loader = stream_site.start_loader(f"doomed-{attempt}")
             wait_until(lambda: stored(stream_site, run)[0] > 0, 60, "the loader to store events")
-            # Kill while the loader holds batches it read and has not acknowledged.
+            # Kill while the loader holds batches it read and has not acknowledged (its threads
+            # are consumers "doomed-<attempt>-<n>").
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                consumers = {c["name"].decode(): c["pending"]
-                             for c in client.xinfo_consumers(STREAM, GROUP)}
-                if consumers.get(f"doomed-{attempt}", 0) > 0:
-                    os.killpg(loader.pid, signal.SIGKILL)
-                    loader.wait()
+                if held_by(client, f"doomed-{attempt}") > 0:
                     break
-            else:
-                os.killpg(loader.pid, signal.SIGKILL)
-                loader.wait()
-            consumers = {c["name"].decode(): c["pending"]
-                         for c in client.xinfo_consumers(STREAM, GROUP)}
-            killed_holding = consumers.get(f"doomed-{attempt}", 0)
+            os.killpg(loader.pid, signal.SIGKILL)
+            loader.wait()
+            killed_holding = held_by(client, f"doomed-{attempt}")
             if killed_holding:
                 break
         assert killed_holding > 0, "the loader was never caught holding a batch"
