@@ -35,38 +35,38 @@ def _move(cursor, source: str) -> None:
         cursor.execute(f'CREATE INDEX "{name}" ON "{TABLE}" {columns}')
 
 
-def partition(apps, schema_editor):
+def _rebuild(schema_editor, *, partitioned: bool) -> None:
+    """The event table built anew (partitioned by month, or plain again) with its rows."""
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(f'ALTER TABLE "{TABLE}" RENAME TO "{OLD}"')
         cursor.execute(f'CREATE TABLE "{TABLE}" (LIKE "{OLD}" INCLUDING DEFAULTS INCLUDING '
-                       "IDENTITY INCLUDING CONSTRAINTS) PARTITION BY RANGE (occurred_at)")
-        cursor.execute(f'ALTER TABLE "{TABLE}" ADD PRIMARY KEY (id, occurred_at)')
-        cursor.execute(f'CREATE TABLE "{TABLE}_default" PARTITION OF "{TABLE}" DEFAULT')
-        months = _months_around(datetime.now(UTC).date())
-        for month, following in zip(months, months[1:], strict=False):
-            cursor.execute(
-                f'CREATE TABLE "{TABLE}_y{month.year:04d}m{month.month:02d}" PARTITION OF "{TABLE}" '
-                "FOR VALUES FROM (%s) TO (%s)",
-                [datetime(month.year, month.month, 1, tzinfo=UTC),
-                 datetime(following.year, following.month, 1, tzinfo=UTC)])
+                       "IDENTITY INCLUDING CONSTRAINTS)"
+                       + (" PARTITION BY RANGE (occurred_at)" if partitioned else ""))
+        # A partitioned table's primary key holds the partition key.
+        cursor.execute(f'ALTER TABLE "{TABLE}" ADD PRIMARY KEY '
+                       + ("(id, occurred_at)" if partitioned else "(id)"))
+        if partitioned:
+            cursor.execute(f'CREATE TABLE "{TABLE}_default" PARTITION OF "{TABLE}" DEFAULT')
+            months = _months_around(datetime.now(UTC).date())
+            for month, following in zip(months, months[1:], strict=False):
+                cursor.execute(
+                    f'CREATE TABLE "{TABLE}_y{month.year:04d}m{month.month:02d}" PARTITION OF '
+                    f'"{TABLE}" FOR VALUES FROM (%s) TO (%s)',
+                    [datetime(month.year, month.month, 1, tzinfo=UTC),
+                     datetime(following.year, following.month, 1, tzinfo=UTC)])
         for name in INDEXES:
             cursor.execute(f'ALTER INDEX "{name}" RENAME TO "{name}_old"')
         _move(cursor, OLD)
+
+
+def partition(apps, schema_editor):
+    _rebuild(schema_editor, partitioned=True)
 
 
 def unpartition(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(f'ALTER TABLE "{TABLE}" RENAME TO "{OLD}"')
-        cursor.execute(f'CREATE TABLE "{TABLE}" (LIKE "{OLD}" INCLUDING DEFAULTS INCLUDING '
-                       "IDENTITY INCLUDING CONSTRAINTS)")
-        cursor.execute(f'ALTER TABLE "{TABLE}" ADD PRIMARY KEY (id)')
-        for name in INDEXES:
-            cursor.execute(f'ALTER INDEX "{name}" RENAME TO "{name}_old"')
-        _move(cursor, OLD)
+    _rebuild(schema_editor, partitioned=False)
 
 
 class Migration(migrations.Migration):
