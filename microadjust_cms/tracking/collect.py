@@ -26,6 +26,7 @@ import uuid
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -165,11 +166,17 @@ def collect(request: HttpRequest) -> HttpResponse:
     if not sink.enforces_rate_limit and _rate_limited(request, rate_key):
         return _too_many()
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return problem(400, "malformed_json", f"body is not JSON: {exc}"[:200])
-    except RecursionError:
-        return problem(400, "malformed_json", "body is nested too deeply")
+        data = orjson.loads(body)  # several times faster than json.loads on the busiest path
+    except (ValueError, UnicodeDecodeError):
+        # The standard library stays the judge of what is JSON: it reads what orjson refuses
+        # (lone surrogates, integers past 64 bits, UTF-16), which the schema then answers for,
+        # and words the refusals as before. Only bad input comes here.
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return problem(400, "malformed_json", f"body is not JSON: {exc}"[:200])
+        except RecursionError:
+            return problem(400, "malformed_json", "body is nested too deeply")
     try:
         rows = validate_batch(data, now=timezone.now(), max_events=get_setting("COLLECT_MAX_EVENTS"))
     except BatchError as exc:

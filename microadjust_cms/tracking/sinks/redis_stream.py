@@ -36,6 +36,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from django.utils import timezone
 
 from ...conf import get_setting
@@ -108,18 +109,15 @@ def epoch_ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
 
 
-def encode_rows(rows: list[dict[str, Any]]) -> str:
+def encode_rows(rows: list[dict[str, Any]]) -> bytes:
     """The batch's rows as a JSON list of lists in ``ROW_FIELDS`` order, ``occurred_at`` in
     epoch milliseconds: about half the bytes of a list of objects. (Spelled out, not a loop
     over ``ROW_FIELDS``: this runs for every batch; ``test_encoded_rows_follow_row_fields``
     keeps the two in step.)"""
-    return _dumps([[row["type"], round(row["occurred_at"].timestamp() * 1000), row["page_id"],
+    return orjson.dumps([[row["type"], round(row["occurred_at"].timestamp() * 1000), row["page_id"],
                     row["path"], row["previous_path"], row["block_id"], row["variant"],
                     row["value"], row["name"], row["content_type"], row["tags"],
                     row["position"]] for row in rows])
-
-
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def redis_connection() -> Any:
