@@ -182,8 +182,8 @@ def collect(request: HttpRequest) -> HttpResponse:
     except BatchError as exc:
         return problem(400, "invalid_batch", exc.errors)
     batch = Batch(visitor_id, rows, received_at=timezone.now(), update=summarize(rows) or None,
-                  device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")))
-    batch.rate_key = rate_key if sink.enforces_rate_limit else None
+                  device=device_from_user_agent(request.META.get("HTTP_USER_AGENT", "")),
+                  rate_key=rate_key if sink.enforces_rate_limit else None)
     try:
         profile_updated = sink.write(batch)
     except RateLimited:

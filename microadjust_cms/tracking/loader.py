@@ -19,6 +19,7 @@ reached leaves the batches unacknowledged, to be read again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -66,13 +67,8 @@ class LoadStats:
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: LoadStats) -> None:
-        self.batches += other.batches
-        self.events += other.events
-        self.duplicates += other.duplicates
-        self.dead_letters += other.dead_letters
-        self.claimed += other.claimed
-        self.seconds += other.seconds
-        self.errors += other.errors
+        for item in dataclasses.fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
 
     def line(self) -> str:
         rate = self.events / self.seconds if self.seconds else 0.0
@@ -197,13 +193,11 @@ class EventLoader:
                 cursor.execute(f"INSERT INTO {table} (batch_id, loaded_at) SELECT unnest(%s::text[]), "
                                "%s ON CONFLICT DO NOTHING RETURNING batch_id", [batch_ids, now])
                 return {row[0] for row in cursor.fetchall()}
+            loaded_at = connection.ops.adapt_datetimefield_value(now)
             for start in range(0, len(batch_ids), 400):
                 chunk = batch_ids[start:start + 400]
                 placeholders = ", ".join(["(%s, %s)"] * len(chunk))
-                params: list = []
-                for batch_id in chunk:
-                    params += [batch_id, connection.ops.adapt_datetimefield_value(now)
-                               if connection.vendor != "postgresql" else now]
+                params = [value for batch_id in chunk for value in (batch_id, loaded_at)]
                 cursor.execute(f"INSERT INTO {table} (batch_id, loaded_at) VALUES {placeholders} "
                                "ON CONFLICT DO NOTHING RETURNING batch_id", params)
                 new.update(row[0] for row in cursor.fetchall())
@@ -346,36 +340,50 @@ class EventLoader:
         return total
 
 
-def drain_in_threads(threads: int, *, consumer: str | None = None, max_seconds: float | None = None,
-                     **options: Any) -> LoadStats:
-    """``threads`` loaders in this process (consumers ``<consumer>-<n>``), each with its own
-    database connection, draining together: while one waits for PostgreSQL to take its COPY,
-    another reads and prepares the next rounds (the GIL is free while a thread waits)."""
+def make_loaders(threads: int, consumer: str | None = None, **options: Any) -> list[EventLoader]:
+    """``threads`` loaders for one process: consumer ``<consumer>`` alone, else
+    ``<consumer>-<n>`` (default name: ``default_consumer_name``)."""
+    base = consumer or default_consumer_name()
+    if threads <= 1:
+        return [EventLoader(consumer=base, **options)]
+    return [EventLoader(consumer=f"{base}-{n}", **options) for n in range(threads)]
+
+
+def in_threads(loaders: list[EventLoader], work: Callable[[EventLoader], LoadStats]) -> list[LoadStats]:
+    """``work(loader)`` for each loader side by side, the first in the calling thread (which
+    keeps its signal handlers); each other thread closes its database connection when done.
+    The first exception raised in any of them is raised here, after all have finished."""
     import threading
 
-    from django.db import connections as db_connections
-
-    if threads <= 1:
-        return EventLoader(consumer=consumer, **options).drain(max_seconds=max_seconds)
-    base = consumer or default_consumer_name()
     results: list[LoadStats] = []
     errors: list[BaseException] = []
 
-    def work(n: int) -> None:
+    def run(loader: EventLoader, own_thread: bool) -> None:
         try:
-            results.append(EventLoader(consumer=f"{base}-{n}", **options).drain(max_seconds=max_seconds))
+            results.append(work(loader))
         except BaseException as exc:  # reported to the caller below
             errors.append(exc)
         finally:
-            db_connections.close_all()
+            if own_thread:
+                connections.close_all()
 
-    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    workers = [threading.Thread(target=run, args=(loader, True)) for loader in loaders[1:]]
     for worker in workers:
         worker.start()
+    run(loaders[0], False)
     for worker in workers:
         worker.join()
     if errors:
         raise errors[0]
+    return results
+
+
+def drain_in_threads(threads: int, *, consumer: str | None = None, max_seconds: float | None = None,
+                     **options: Any) -> LoadStats:
+    """``make_loaders`` draining together: while one waits for PostgreSQL to take its COPY,
+    another reads and prepares the next rounds (the GIL is free while a thread waits)."""
+    results = in_threads(make_loaders(threads, consumer, **options),
+                         lambda loader: loader.drain(max_seconds=max_seconds))
     total = LoadStats()
     for stats in results:
         seconds = max(total.seconds, stats.seconds)

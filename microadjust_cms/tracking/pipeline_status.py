@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
-
-from .partitions import is_partitioned, monthly_partitions
+from .partitions import is_partitioned, monthly_partitions, partition_rows
 from .sinks import SinkUnavailable, get_event_sink
 from .sinks.redis_stream import RedisStreamSink, dead_letter_key
 
@@ -25,7 +23,7 @@ def pipeline_status(*, dead_letters: int = 20) -> dict[str, Any]:
     if isinstance(sink, RedisStreamSink) and not status["error"] and dead_letters:
         status["dead"] = _newest_dead_letters(sink, dead_letters)
     if is_partitioned():
-        estimates = _row_estimates()
+        estimates = partition_rows()
         status["partitions"] = [{"month": month, "name": name, "rows": estimates.get(name, 0)}
                                 for month, name in sorted(monthly_partitions().items())]
     return status
@@ -42,15 +40,6 @@ def _newest_dead_letters(sink: RedisStreamSink, count: int) -> list[dict[str, st
                             "visitor": text.get("v", ""), "reason": text.get("reason", ""),
                             "shard": str(shard)})
     return sorted(letters, key=lambda letter: letter["id"], reverse=True)[:count]
-
-
-def _row_estimates() -> dict[str, int]:
-    """``reltuples`` per partition: the planner's estimate, free to read (a count is not)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT c.relname, c.reltuples::bigint FROM pg_inherits i "
-                       "JOIN pg_class c ON c.oid = i.inhrelid "
-                       "WHERE i.inhparent = to_regclass('microadjust_cms_event')")
-        return {name: max(0, rows) for name, rows in cursor.fetchall()}
 
 
 def prometheus_text(status: dict[str, Any]) -> str:

@@ -130,11 +130,6 @@ _CHECKS = {
 }
 
 
-def _check_field(kind: str, name: str, value: Any, now_ms: int) -> str | None:
-    check = _CHECKS.get(name)
-    return check(kind, value, now_ms) if check else "is not a known field"
-
-
 #: Per event type: (required fields with "t", every field in checking order, allowed keys).
 _SPECS = {kind: (("t", *required), ("t", *required, *optional),
                  frozenset({"type", "t", *required, *optional}))

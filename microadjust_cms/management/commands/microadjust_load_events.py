@@ -13,10 +13,9 @@ import threading
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
 
 from ...conf import get_setting
-from ...tracking.loader import EventLoader, LoadStats, default_consumer_name, drain_in_threads
+from ...tracking.loader import LoadStats, drain_in_threads, in_threads, make_loaders
 from ...tracking.sinks.redis_stream import redis_connection
 
 
@@ -57,9 +56,7 @@ class Command(BaseCommand):
             stats = drain_in_threads(threads, consumer=options["consumer"], **loader_options)
             self.stdout.write(stats.line())
             return
-        base = options["consumer"] or default_consumer_name()
-        loaders = [EventLoader(consumer=base if threads == 1 else f"{base}-{n}", **loader_options)
-                   for n in range(threads)]
+        loaders = make_loaders(threads, options["consumer"], **loader_options)
         loader = loaders[0]
         stopping = {"now": False}
 
@@ -79,23 +76,10 @@ class Command(BaseCommand):
                 self.stdout.write(f"{stats.line()}; backlog {backlog}")
                 self.stdout.flush()
 
-        totals: list[LoadStats] = []
-
-        def work(item: EventLoader) -> None:
-            try:
-                totals.append(item.run(stop=lambda: stopping["now"], progress=progress,
-                                       progress_seconds=options["progress"]))
-            finally:
-                connections.close_all()
-
-        workers = [threading.Thread(target=work, args=(item,)) for item in loaders[1:]]
-        for worker in workers:
-            worker.start()
-        work(loader)  # the main thread keeps the signal handlers
-        for worker in workers:
-            worker.join()
         total = LoadStats()
-        for stats in totals:
+        for stats in in_threads(loaders, lambda item: item.run(
+                stop=lambda: stopping["now"], progress=progress,
+                progress_seconds=options["progress"])):
             total.add(stats)
         self.stdout.write(f"stopped: {total.line()}")
 

@@ -127,7 +127,9 @@ def redis_connection() -> Any:
 
 
 def is_cluster(client: Any) -> bool:
-    return type(client).__name__ == "RedisCluster"
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
 
 
 class RedisStreamSink(EventSink):
@@ -154,14 +156,15 @@ class RedisStreamSink(EventSink):
             return False
         shard = shard_of(batch.visitor_id, get_setting("EVENT_STREAM_SHARDS"))
         received = batch.received_at or timezone.now()
+        now = time.time()
         limit, period = parse_rate(get_setting("COLLECT_RATE")) if batch.rate_key else (0, 1)
-        keys = [stream_key(shard), rate_counter_key(batch.rate_key or "", shard, period, time.time())]
+        keys = [stream_key(shard), rate_counter_key(batch.rate_key or "", shard, period, now)]
         args = [get_setting("EVENT_STREAM_MAX_BATCHES"), limit, period, batch.batch_id,
                 batch.visitor_id, batch.device, epoch_ms(received), encode_rows(batch.rows)]
         profile_keys = self._profile_keys(batch)
         if profile_keys:
             keys += profile_keys
-            args.append(json.dumps([str(arg) for arg in record_args(batch.update, time.time())]))
+            args.append(json.dumps([str(arg) for arg in record_args(batch.update, now)]))
         try:
             appended = self.script(keys=keys, args=args)
         except Exception as exc:  # refused, timed out, out of memory, cluster moved...
