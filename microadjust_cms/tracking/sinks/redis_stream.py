@@ -27,7 +27,6 @@ snapshot. ``docs/event-pipeline.md`` says more.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import time
@@ -41,6 +40,7 @@ from django.utils import timezone
 
 from ...conf import get_setting
 from ...faults import record
+from ...redis_scripts import Script
 from ...visitor.stores import get_profile_store
 from ...visitor.stores.redis import RECORD_SCRIPT, RedisProfileStore, record_args
 from .base import Batch, EventSink, RateLimited, SinkFull, SinkUnavailable
@@ -138,7 +138,7 @@ class RedisStreamSink(EventSink):
 
     def __init__(self) -> None:
         self.client = redis_connection()
-        self.script = self.client.register_script(APPEND_SCRIPT)
+        self.script = Script(self.client, APPEND_SCRIPT)  # on the thread's own connection
 
     def _profile_keys(self, batch: Batch) -> list[str] | None:
         """The profile keys when the update can go in the same script (see the module doc)."""
@@ -164,7 +164,7 @@ class RedisStreamSink(EventSink):
         profile_keys = self._profile_keys(batch)
         if profile_keys:
             keys += profile_keys
-            args.append(json.dumps([str(arg) for arg in record_args(batch.update, now)]))
+            args.append(orjson.dumps([str(arg) for arg in record_args(batch.update, now)]))
         try:
             appended = self.script(keys=keys, args=args)
         except Exception as exc:  # refused, timed out, out of memory, cluster moved...

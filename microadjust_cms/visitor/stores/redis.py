@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from ...behaviour import BehaviourUpdate
 from ...conf import get_setting
+from ...redis_scripts import Script
 from .base import Profile, ProfileStore, StoreUnavailable, chunked, half_life_seconds
 
 # KEYS: profile, pages, blocks. ARGV: page key ("" for none), record (0/1), now, idle, ttl.
@@ -55,32 +56,50 @@ local function decayed(v, since)
   if v <= 0 or since <= 0 or now <= since then return math.max(v, 0) end
   return v * math.pow(0.5, (now - since) / half)
 end
-local eng = tonumber(redis.call('HGET', p, 'eng') or '0')
-local eng_at = tonumber(redis.call('HGET', p, 'eng_at') or '0')
-redis.call('HSET', p, 'eng', tostring(decayed(eng, eng_at) + tonumber(ARGV[4])), 'eng_at', ARGV[1])
-if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', p, 'conv', ARGV[5]) end
-local i = 6
-local n = tonumber(ARGV[i]); i = i + 1
+local function num(v) return string.format('%.17g', v) end
+-- The profile hash is read once (HMGET, or HGETALL when affinity needs every aff: field) and
+-- written once (one HSET): each redis.call costs the script about as much as the command.
+local n = tonumber(ARGV[6])
+local i = 7
+local eng, eng_at
+local set = {}
 if n > 0 then
-  local since = tonumber(redis.call('HGET', p, 'aff_at') or '0')
   local all = redis.call('HGETALL', p)
-  for j = 1, #all, 2 do
-    if string.sub(all[j], 1, 4) == 'aff:' then
-      redis.call('HSET', p, all[j], tostring(decayed(tonumber(all[j + 1]), since)))
-    end
+  local fields = {}
+  for j = 1, #all, 2 do fields[all[j]] = all[j + 1] end
+  eng, eng_at = fields['eng'], fields['eng_at']
+  local since = tonumber(fields['aff_at'] or '0')
+  local affinity = {}
+  for name, value in pairs(fields) do
+    if string.sub(name, 1, 4) == 'aff:' then affinity[name] = decayed(tonumber(value), since) end
   end
   for _ = 1, n do
-    redis.call('HINCRBYFLOAT', p, 'aff:' .. ARGV[i], ARGV[i + 1]); i = i + 2
+    local name = 'aff:' .. ARGV[i]
+    affinity[name] = (affinity[name] or 0) + tonumber(ARGV[i + 1]); i = i + 2
   end
-  redis.call('HSET', p, 'aff_at', ARGV[1])
+  for name, value in pairs(affinity) do set[#set + 1] = name; set[#set + 1] = num(value) end
+  set[#set + 1] = 'aff_at'; set[#set + 1] = ARGV[1]
+else
+  local got = redis.call('HMGET', p, 'eng', 'eng_at')
+  eng, eng_at = got[1], got[2]
 end
+set[#set + 1] = 'eng'
+set[#set + 1] = num(decayed(tonumber(eng or '0'), tonumber(eng_at or '0')) + tonumber(ARGV[4]))
+set[#set + 1] = 'eng_at'; set[#set + 1] = ARGV[1]
+for j = 1, #set, 4000 do  -- unpack's stack is bounded: a few thousand fields a call
+  redis.call('HSET', p, unpack(set, j, math.min(j + 3999, #set)))
+end
+if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', p, 'conv', ARGV[5]) end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   local page, scroll, dwell = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  if scroll > tonumber(redis.call('HGET', pages, 's:' .. page) or '0') then
-    redis.call('HSET', pages, 's:' .. page, ARGV[i + 1])
+  local had = redis.call('HMGET', pages, 's:' .. page, 'd:' .. page)
+  local write = {}
+  if scroll > tonumber(had[1] or '0') then write = {'s:' .. page, ARGV[i + 1]} end
+  if dwell > 0 then
+    write[#write + 1] = 'd:' .. page; write[#write + 1] = num(tonumber(had[2] or '0') + dwell)
   end
-  if dwell > 0 then redis.call('HINCRBYFLOAT', pages, 'd:' .. page, ARGV[i + 2]) end
+  if #write > 0 then redis.call('HSET', pages, unpack(write)) end
   i = i + 3
 end
 n = tonumber(ARGV[i]); i = i + 1
@@ -119,8 +138,8 @@ class RedisProfileStore(ProfileStore):
         from django_redis import get_redis_connection
 
         self.client = get_redis_connection(get_setting("REDIS_ALIAS"))
-        self.script = self.client.register_script(LOAD_SCRIPT)
-        self.record_script = self.client.register_script(RECORD_SCRIPT)
+        self.script = Script(self.client, LOAD_SCRIPT)  # on the thread's own connection
+        self.record_script = Script(self.client, RECORD_SCRIPT)
 
     def keys(self, visitor_id: str) -> list[str]:
         return [self.key(visitor_id, "p"), self.key(visitor_id, "pages"),
