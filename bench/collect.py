@@ -3,8 +3,9 @@
 In one run: the production settings (``bench/collect_site.py``) serve a fresh PostgreSQL
 database ``microadjust_bench`` (created and dropped here) with Redis db 14 as cache and event
 stream (the Redis Streams sink, production's default). wrk posts realistic batches (10 events,
-as 2,000 visitors with signed cookies) to the collect endpoint for ``--seconds``, with no loader
-running; then the same bodies to a bare Django JSON view on the same server; then it asks the
+as 2,000 visitors with signed cookies) to the collect endpoint, with no loader running, and the
+same bodies to a bare Django JSON view on the same server: ``--seconds`` each, in ``--rounds``
+alternating slices, the ratio being the median of the rounds'; then it asks the
 fragment API for a block (after a warm-up); then the loader alone drains the backlog into
 PostgreSQL (``drain_in_threads``, as ``manage.py microadjust_load_events --once``:
 ``EVENT_LOADER_THREADS`` loaders side by side).
@@ -13,7 +14,7 @@ Prints requests and events per second, p50 / p99, errors, the ratio against the 
 50,000), the fragment p99 (budget < 20 ms), and checks that the database holds every accepted
 event after the drain. Writes ``bench/results/collect.json``.
 
-    .venv/bin/python bench/collect.py [--seconds 30] [--connections 16] [--workers N]
+    .venv/bin/python bench/collect.py [--seconds 30] [--rounds 6] [--connections 16] [--workers N]
                                       [--fragment-connections 4]
 
 gunicorn runs sync workers, one per CPU (``--workers``): PostgreSQL, Redis and wrk share the
@@ -36,6 +37,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,10 +124,25 @@ def wrk(url: str, seconds: int, connections: int, env: dict, script: Path | None
     return parse_wrk(result.stdout)
 
 
+def combine(slices: list[dict]) -> dict:
+    """One endpoint's slices as one figure: requests summed, the rate their mean (slices are
+    equally long), p50 the median slice's, p99 the worst slice's."""
+    return {
+        "requests": sum(s["requests"] for s in slices),
+        "requests_per_second": round(statistics.fmean(s["requests_per_second"] for s in slices), 2),
+        "p50_ms": statistics.median(s["p50_ms"] for s in slices),
+        "p99_ms": max(s["p99_ms"] for s in slices),
+        "non_2xx": sum(s["non_2xx"] for s in slices),
+        "socket_errors": sum(s["socket_errors"] for s in slices),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=6,
+                        help="alternating collect / bare slices of --seconds / --rounds each")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="gunicorn sync workers (default: one per CPU, see below)")
     parser.add_argument("--fragment-connections", type=int, default=4,
@@ -172,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         script = HERE / "collect.lua"
         wrk(base + "/microadjust/collect/", 3, args.connections, {**env, "MA_PATH": "/microadjust/collect/"},
             script)  # warm-up
+        wrk(base + "/bench/bare/", 2, args.connections, {**env, "MA_PATH": "/bench/bare/"}, script)
         time.sleep(2)  # let requests wrk gave up on at its deadline finish before counting
         Event.objects.all().delete()
 
@@ -181,13 +199,26 @@ def main(argv: list[str] | None = None) -> int:
 
         EventLoader(consumer="bench-warm-up").drain()  # the warm-up's batches
         Event.objects.all().delete()
-        collect = wrk(base + "/microadjust/collect/", args.seconds, args.connections,
-                      {**env, "MA_PATH": "/microadjust/collect/"}, script)
+        # Collect and the bare view in alternating slices (collect first in even rounds, the
+        # bare view first in odd ones): a drift of the machine's speed during the run (other
+        # tenants of a shared host) then weighs on both, and the budget is the median of the
+        # rounds' ratios.
+        slice_seconds = max(1, args.seconds // args.rounds)
+        rounds = []
+        for round_number in range(args.rounds):
+            measured = {}
+            for name in (("collect", "bare") if round_number % 2 == 0 else ("bare", "collect")):
+                url_path = "/microadjust/collect/" if name == "collect" else "/bench/bare/"
+                measured[name] = wrk(base + url_path, slice_seconds, args.connections,
+                                     {**env, "MA_PATH": url_path}, script)
+            rounds.append(measured)
+        collect = combine([r["collect"] for r in rounds])
+        bare = combine([r["bare"] for r in rounds])
+        round_ratios = [round(r["collect"]["requests_per_second"] / r["bare"]["requests_per_second"], 3)
+                        for r in rounds]
         time.sleep(2)
         stored_before_drain = Event.objects.count()
         backlog = get_event_sink().backlog()["pending_batches"]
-        bare = wrk(base + "/bench/bare/", args.seconds, args.connections,
-                   {**env, "MA_PATH": "/bench/bare/"}, script)
         fragment_url = (f"{base}/microadjust/api/fragment/?page={home.pk}&block=mobile-banner"
                         "&reason=abandon&exclude=mobile")
         fragment_headers = (f"Cookie: ma_vid={signer.sign(uuid.uuid4().hex)}",
@@ -223,13 +254,14 @@ def main(argv: list[str] | None = None) -> int:
         connections.close_all()
         drop_database()
 
-    ratio = collect["requests_per_second"] / bare["requests_per_second"]
+    ratio = statistics.median(round_ratios)
     result = {
         "benchmark": "collect",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "setup": {"server": f"gunicorn, {args.workers} sync workers", "load": "wrk, 1 thread",
                   "sink": "Redis Streams (production settings), no loader during the run",
                   "connections": args.connections, "seconds": args.seconds,
+                  "rounds": args.rounds, "slice_seconds": slice_seconds,
                   "fragment_connections": args.fragment_connections,
                   "events_per_batch": EVENTS_PER_BATCH, "visitors": VISITORS,
                   "database": "PostgreSQL", "cache": "Redis",
@@ -242,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         "accepted_events": accepted * EVENTS_PER_BATCH,
         "stored_events": stored,
         "budgets": {
-            "collect_vs_bare": {"limit": ">= 0.5", "ratio": round(ratio, 3), "pass": ratio >= 0.5},
+            "collect_vs_bare": {"limit": ">= 0.5 (median of the rounds)", "ratio": round(ratio, 3),
+                                "rounds": round_ratios, "pass": ratio >= 0.5},
             "collect_p99": {"limit": "< 20 ms", "p99_ms": collect["p99_ms"],
                             "pass": collect["p99_ms"] < 20},
             "loader_events_per_second": {"limit": ">= 50000",

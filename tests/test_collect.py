@@ -474,3 +474,37 @@ def test_a_batch_failing_in_the_database_stores_nothing(visitor, monkeypatch):
     with pytest.raises(DataError):
         post(visitor, batch(*good_events()))
     assert Event.objects.count() == 0
+
+
+# -- the schema's memo of valid text values ---------------------------------------------------
+
+def _batch(**fields):
+    return {"v": 1, "events": [{"type": "click", "t": int(time.time() * 1000), "block": "hero",
+                                "variant": "v1", **fields}]}
+
+
+def test_a_value_valid_for_one_field_is_still_checked_for_another():
+    """Valid text is remembered per field: "Sign up now" is a fine variant name, never a block
+    id, whichever was seen first."""
+    from microadjust_cms.tracking.schema import BatchError, validate_batch
+
+    now = timezone.now()
+    validate_batch(_batch(variant="Sign up now", name="Sign up now"), now=now, max_events=50)
+    with pytest.raises(BatchError, match=r"events\[0\]\.block: must be a block id"):
+        validate_batch(_batch(block="Sign up now"), now=now, max_events=50)
+    with pytest.raises(BatchError, match=r"events\[0\]\.path: must be a path"):
+        validate_batch(_batch(path="Sign up now"), now=now, max_events=50)
+
+
+def test_the_memo_stays_bounded_and_keeps_checking(monkeypatch):
+    from microadjust_cms.tracking import schema
+
+    monkeypatch.setattr(schema, "_KNOWN_LIMIT", 8)
+    now = timezone.now()
+    for i in range(30):
+        schema.validate_batch(_batch(path=f"/page-{i}"), now=now, max_events=50)
+        assert len(schema._known["path"]) <= 8
+    with pytest.raises(schema.BatchError, match="control characters"):
+        schema.validate_batch(_batch(path="/page-1\x00"), now=now, max_events=50)
+    rows = schema.validate_batch(_batch(path="/page-29"), now=now, max_events=50)
+    assert rows[0]["path"] == "/page-29"

@@ -71,6 +71,8 @@ def _integer(value: Any, low: int, high: int) -> str | None:
 
 
 def _check_time(_kind: str, value: Any, now_ms: int) -> str | None:
+    if type(value) is int and 0 <= value and abs(value - now_ms) <= DAY_MS:
+        return None  # the usual event, answered without the calls that word a problem
     problem = _integer(value, 0, 2**53)
     if problem is None and abs(value - now_ms) > DAY_MS:
         problem = "is more than a day away from the server's time"
@@ -105,6 +107,8 @@ def _check_tags(_kind: str, value: Any, _now_ms: int) -> str | None:
 
 
 def _check_value(kind: str, value: Any, _now_ms: int) -> str | None:
+    if type(value) is int and kind != "scroll" and 0 <= value <= MAX_DWELL_MS:
+        return None
     if kind == "scroll":
         # ``50.0 in SCROLL_MILESTONES`` is true, but the column is an integer (PostgreSQL
         # refused "50.0": a 503), so an integer it must be, as every other number here.
@@ -117,7 +121,8 @@ def _check_value(kind: str, value: Any, _now_ms: int) -> str | None:
 #: Each field's check: (event type, value, server time in ms) → a problem, or None.
 _CHECKS = {
     "t": _check_time,
-    "page": lambda _k, value, _n: _integer(value, 1, 2**31 - 1),
+    "page": lambda _k, value, _n: (None if type(value) is int and 0 < value < 2**31
+                                   else _integer(value, 1, 2**31 - 1)),
     "path": _check_path,
     "previous": _check_path,
     "block": _check_block,
@@ -130,8 +135,18 @@ _CHECKS = {
 }
 
 
-#: Per event type: (required fields with "t", every field in checking order, allowed keys).
-_SPECS = {kind: (("t", *required), ("t", *required, *optional),
+#: Text fields whose check depends on the value alone: a value found valid once is valid again.
+_TEXT_FIELDS = frozenset({"path", "previous", "block", "variant", "name", "kind", "tags"})
+#: Per text field, values found valid (paths, block ids, variant names repeat across events and
+#: batches: a set look-up instead of a check a field). Bounded: emptied past ``_KNOWN_LIMIT``.
+_known: dict[str, set[str]] = {name: set() for name in _TEXT_FIELDS}
+_KNOWN_LIMIT = 4096
+
+
+#: Per event type: (required fields with "t", (field, its check, its known values or None) in
+#: checking order, allowed keys).
+_SPECS = {kind: (("t", *required),
+                 tuple((name, _CHECKS[name], _known.get(name)) for name in ("t", *required, *optional)),
                  frozenset({"type", "t", *required, *optional}))
           for kind, (required, optional) in EVENT_FIELDS.items()}
 
@@ -155,7 +170,6 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
         raise BatchError(errors)
     now_ms = int(now.timestamp() * 1000)
     rows = []
-    checks = _CHECKS
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             errors.append(f"events[{index}]: must be an object")
@@ -172,11 +186,18 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
         for name in required:
             if name not in event:
                 errors.append(f"events[{index}].{name}: is required for a {kind} event")
-        for name in fields:
+        for name, check, known in fields:
             if name in event:
-                problem = checks[name](kind, event[name], now_ms)
+                value = event[name]
+                if known is not None and type(value) is str and value in known:
+                    continue
+                problem = check(kind, value, now_ms)
                 if problem:
                     errors.append(f"events[{index}].{name}: {problem}")
+                elif known is not None:
+                    if len(known) >= _KNOWN_LIMIT:
+                        known.clear()
+                    known.add(value)
         if len(errors) >= MAX_ERRORS:
             break
         if errors:
