@@ -130,7 +130,7 @@ def combine(slices: list[dict]) -> dict:
     return {
         "requests": sum(s["requests"] for s in slices),
         "requests_per_second": round(statistics.fmean(s["requests_per_second"] for s in slices), 2),
-        "p50_ms": statistics.median(s["p50_ms"] for s in slices),
+        "p50_ms": round(statistics.median(s["p50_ms"] for s in slices), 3),
         "p99_ms": max(s["p99_ms"] for s in slices),
         "non_2xx": sum(s["non_2xx"] for s in slices),
         "socket_errors": sum(s["socket_errors"] for s in slices),

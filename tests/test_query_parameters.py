@@ -64,3 +64,15 @@ def test_visitor_query_signals_read_the_parsed_parameters():
     assert visitor.signal("query_param", "ref") == "Partner"
     assert visitor.signal("utm_campaign") is None
     assert "GET" not in request.__dict__  # answered without building the QueryDict
+
+
+def test_a_query_string_seen_lately_is_not_parsed_again_but_keyed_by_encoding():
+    first = query_parameters(request_with("utm_source=cached&x=1"))
+    assert query_parameters(request_with("utm_source=cached&x=1")) is first
+    latin = request_with("q=%E9")
+    latin.encoding = "iso-8859-1"
+    assert query_parameters(latin) == {"q": "é"}
+    assert query_parameters(request_with("q=%E9")) == expected("q=%E9")  # UTF-8: not "é"
+    long_query = "click=" + "x" * 600  # parsed each time, not cached
+    assert query_parameters(request_with(long_query)) == {"click": "x" * 600}
+    assert query_parameters(request_with(long_query)) is not query_parameters(request_with(long_query))

@@ -63,7 +63,8 @@ def query_parameters(request: HttpRequest) -> dict[str, str]:
     ``GET`` nothing has read yet is parsed here as Django would (bytes decoded with the request's
     encoding, blank values kept, at most ``DATA_UPLOAD_MAX_NUMBER_FIELDS``), without building
     the QueryDict, whose per-parameter bookkeeping costs several times the parsing on every
-    personalized view with a query string. Too many fields: none (``request.GET`` refuses them)."""
+    personalized view with a query string; a query string seen lately is not parsed again (the
+    answer is then shared: read only). Too many fields: none (``request.GET`` refuses them)."""
     if type(request) is not WSGIRequest or "GET" in request.__dict__:
         try:
             query = request.GET
@@ -74,6 +75,12 @@ def query_parameters(request: HttpRequest) -> dict[str, str]:
     if not raw:
         return {}
     encoding = request.encoding or settings.DEFAULT_CHARSET
+    if len(raw) > 512:  # long ones are mostly unique (click ids): not worth a cache entry
+        return _parse_query(raw, encoding, settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
+    return _cached_query(raw, encoding, settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
+
+
+def _parse_query(raw: str, encoding: str, max_fields: int | None) -> dict[str, str]:
     data = raw.encode("iso-8859-1")  # the WSGI server's str holds the bytes as latin-1
     try:
         text = data.decode(encoding)
@@ -81,9 +88,14 @@ def query_parameters(request: HttpRequest) -> dict[str, str]:
         text = data.decode("iso-8859-1")  # as QueryDict: some user agents send other bytes
     try:
         return dict(parse_qsl(text, keep_blank_values=True, encoding=encoding,
-                              max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS))
+                              max_num_fields=max_fields))
     except ValueError:
         return {}
+
+
+#: Campaign links send the same query string to many visitors (``?utm_source=newsletter``):
+#: parsed once a process. The dict is shared: read it, never change it.
+_cached_query = lru_cache(maxsize=1024)(_parse_query)
 
 
 def known_visitor_id(request: HttpRequest) -> str | None:
