@@ -17,6 +17,7 @@ class MicroadjustConfig(AppConfig):
             checks,  # noqa: F401  (registers system checks)
             faults,  # noqa: F401  (counts unhandled exceptions by class)
         )
+        from .analytics import rollups  # noqa: F401  (follows tracking.hooks.events_changed)
         from .experiments import recording, runtime
         from .experiments import signals as experiment_signals
         from .learning import scoring

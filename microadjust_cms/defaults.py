@@ -174,3 +174,11 @@ EVENT_LOADED_BATCH_RETENTION_DAYS = 7
 # PostgreSQL: the event table is partitioned by month; partitions are created this many months
 # ahead (by the loader and the nightly purge job). Retention drops whole months.
 EVENT_PARTITION_MONTHS_AHEAD = 2
+
+# Editor analytics (``analytics/``, docs/analytics.md): rollups of the event table per day, and
+# per hour for this many hours back, refreshed on this crontab (the periods that may have
+# changed since the last refresh are rebuilt; None or "" leaves it out of the schedule).
+ROLLUP_HOURS = 48
+ROLLUP_SCHEDULE = "*/10 * * * *"
+# Figures of fewer visitors than this are shown as "fewer than N", never as numbers.
+ANALYTICS_MIN_VISITORS = 10

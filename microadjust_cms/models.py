@@ -4,6 +4,7 @@ package (``segments.models``, ``tracking.models``, ``learning.models``, ``experi
 
 from __future__ import annotations
 
+from .analytics.models import BlockRollup, PageRollup, RollupState  # noqa: F401
 from .conditions.fields import ConditionField  # noqa: F401  (named by migrations)
 from .experiments.models import Arm, ExclusionGroup, Experiment, Exposure  # noqa: F401
 from .jobs.models import LearningJob, whole_percent  # noqa: F401

@@ -66,3 +66,12 @@ def load_events(max_seconds: float = 50.0) -> str:
     from .tracking.loader import drain_in_threads
 
     return drain_in_threads(get_setting("EVENT_LOADER_THREADS"), max_seconds=max_seconds).line()
+
+
+@shared_task(name="microadjust_cms.refresh_rollups", ignore_result=True)
+def refresh_rollups() -> str:
+    """Rebuild the analytics rollups that may have changed (beat: ``ROLLUP_SCHEDULE``)."""
+    from .jobs.rollups import describe
+    from .jobs.rollups import refresh_rollups as refresh
+
+    return describe(refresh())

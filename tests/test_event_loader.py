@@ -269,3 +269,16 @@ def test_encoded_rows_follow_row_fields():
     expected = [f"<{name}>" for name in ROW_FIELDS]
     expected[ROW_FIELDS.index("occurred_at")] = int(NOW.timestamp() * 1000)
     assert encoded == expected
+
+
+def test_a_round_announces_its_earliest_event_to_the_rollups(stream_sink):
+    """The loader's backlog can be hours old: it tells the rollups (``tracking.hooks``) which
+    periods its rows fall in, so the next refresh rebuilds them."""
+    from microadjust_cms.analytics.models import RollupState
+
+    stream_sink.write(Batch("1" * 32, rows(3), received_at=NOW))
+    early = validate_batch({"v": 1, "events": [{"type": "pageview", "t": T - 3_600_000, "path": "/"}]},
+                           now=NOW, max_events=10)
+    stream_sink.write(Batch("2" * 32, early, received_at=NOW))
+    EventLoader(consumer="one").drain()
+    assert RollupState.objects.get().dirty_from == datetime.fromtimestamp((T - 3_600_000) / 1000, tz=UTC)

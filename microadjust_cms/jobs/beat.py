@@ -20,6 +20,7 @@ SCHEDULED_TASKS = {
     "RECLUSTER_SCHEDULE": ("microadjust-recluster", "microadjust_cms.recluster"),
     "TRAIN_SCHEDULE": ("microadjust-train-engagement-model", "microadjust_cms.train_engagement_model"),
     "PURGE_SCHEDULE": ("microadjust-purge-events", "microadjust_cms.purge_events"),
+    "ROLLUP_SCHEDULE": ("microadjust-refresh-rollups", "microadjust_cms.refresh_rollups"),
 }
 
 

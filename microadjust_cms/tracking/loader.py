@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from ..conf import get_setting
 from .event_store import ROW_FIELDS, copy_rows
+from .hooks import events_changed
 from .models import LoadedBatch
 from .partitions import ensure_partitions
 from .sinks.redis_stream import dead_letter_key, redis_connection, stream_key
@@ -233,6 +234,9 @@ class EventLoader:
                 refused = [batch[1] for batch in fresh if batch not in written]
                 if refused:
                     LoadedBatch.objects.using(self.using).filter(batch_id__in=refused).delete()
+            if written:  # rows hold occurred_at (epoch ms) at index 4 (``parse_entry``)
+                earliest = min(row[4] for batch in written for row in batch[2])
+                events_changed.send(EventLoader, earliest=datetime.fromtimestamp(earliest / 1000, tz=UTC))
         stats.batches += len(written)
         stats.events += sum(len(batch[2]) for batch in written)
         return dead

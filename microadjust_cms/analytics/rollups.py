@@ -1,0 +1,176 @@
+"""Keeping the rollups current: each refresh rebuilds the periods whose events may have changed.
+
+Which periods: the database sink stores events in the request, and an event's ``occurred_at``
+is within a day of when it was received (the schema refuses others), so everything received
+since the last refresh occurred after ``last_run_at - 1 day``. Writers outside a request (the
+event loader, whose backlog can be hours old; an erasure) announce the earliest event they
+changed (``tracking.hooks.events_changed``), recorded in ``RollupState.dirty_from`` in their own
+transaction. A refresh rebuilds the days from the earlier of the two to tomorrow, and the hours
+of the last ``ROLLUP_HOURS`` hours among them; each day in its own transaction (delete, then
+insert from one grouped query over that day's events), so a report never sees half a day.
+A failed refresh puts its start back into ``dirty_from``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import Trunc
+from django.dispatch import receiver
+from django.utils import timezone
+
+from ..conf import get_setting
+from ..tracking.hooks import events_changed
+from ..tracking.models import Event
+from .models import DWELL_EDGES_MS, SCROLL_MILESTONES, BlockRollup, PageRollup, Period, RollupState
+
+logger = logging.getLogger("microadjust_cms.analytics")
+DAY = timedelta(days=1)
+
+
+@dataclass
+class RefreshStats:
+    start: datetime | None = None
+    end: datetime | None = None
+    days: int = 0
+    hours: int = 0
+    block_rows: int = 0
+    page_rows: int = 0
+
+
+def mark_dirty(earliest: datetime) -> None:
+    """Rebuild from ``earliest`` at the next refresh (call inside the writer's transaction)."""
+    updated = RollupState.objects.filter(Q(dirty_from__isnull=True) | Q(dirty_from__gt=earliest),
+                                         pk=1).update(dirty_from=earliest)
+    if not updated:  # already dirty from earlier (the usual case: no row lock taken), or no row yet
+        RollupState.objects.get_or_create(pk=1, defaults={"dirty_from": earliest})
+
+
+@receiver(events_changed, dispatch_uid="microadjust-analytics-dirty")
+def _events_changed(sender: object = None, earliest: datetime | None = None, **_kwargs: object) -> None:
+    if earliest is not None:
+        mark_dirty(earliest)
+
+
+def _local_midnight(moment: datetime) -> datetime:
+    local = timezone.localtime(moment, timezone.get_default_timezone())
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _claim(now: datetime) -> tuple[datetime, datetime] | None:
+    """The range to rebuild, recorded as done (``dirty_from`` cleared): None with no events."""
+    with transaction.atomic():
+        state, _created = RollupState.objects.select_for_update().get_or_create(pk=1)
+        if state.last_run_at is None:
+            first = Event.objects.order_by("occurred_at").values_list("occurred_at", flat=True).first()
+            start = first
+        else:
+            start = state.last_run_at - DAY
+        if state.dirty_from is not None and (start is None or state.dirty_from < start):
+            start = state.dirty_from
+        state.last_run_at, state.dirty_from = now, None
+        state.save(update_fields=["last_run_at", "dirty_from"])
+    if start is None:
+        return None
+    return _local_midnight(start), _local_midnight(now + DAY) + DAY
+
+
+def refresh(now: datetime | None = None) -> RefreshStats:
+    """Rebuild what may have changed since the last refresh (module doc)."""
+    now = now or timezone.now()
+    claimed = _claim(now)
+    stats = RefreshStats()
+    if claimed is None:
+        return stats
+    stats.start, stats.end = claimed
+    try:
+        rebuild(stats.start, stats.end, now=now, stats=stats)
+    except BaseException:
+        with transaction.atomic():
+            mark_dirty(stats.start)
+        raise
+    return stats
+
+
+def rebuild(start: datetime, end: datetime, *, now: datetime | None = None,
+            stats: RefreshStats | None = None) -> RefreshStats:
+    """Rebuild the days from ``start`` to ``end`` (local midnights) and, among them, the hours
+    of the last ``ROLLUP_HOURS``; hour rows older than that are dropped."""
+    now = now or timezone.now()
+    stats = stats or RefreshStats(start=start, end=end)
+    hours_from = now - timedelta(hours=get_setting("ROLLUP_HOURS"))
+    day = start
+    while day < end:
+        following = _local_midnight(day + DAY + timedelta(hours=2))  # DST-proof next midnight
+        with transaction.atomic():
+            stats.block_rows += _rebuild(BlockRollup, _block_rows, day, following, Period.DAY)
+            stats.page_rows += _rebuild(PageRollup, _page_rows, day, following, Period.DAY)
+            if following > hours_from:
+                hour_start = max(day, hours_from.replace(minute=0, second=0, microsecond=0))
+                stats.block_rows += _rebuild(BlockRollup, _block_rows, hour_start, following, Period.HOUR)
+                stats.page_rows += _rebuild(PageRollup, _page_rows, hour_start, following, Period.HOUR)
+                stats.hours += 1
+        stats.days += 1
+        day = following
+    cutoff = hours_from.replace(minute=0, second=0, microsecond=0)
+    BlockRollup.objects.filter(period=Period.HOUR, start__lt=cutoff).delete()
+    PageRollup.objects.filter(period=Period.HOUR, start__lt=cutoff).delete()
+    return stats
+
+
+def _rebuild(model, rows, start: datetime, end: datetime, period: str) -> int:
+    model.objects.filter(period=period, start__gte=start, start__lt=end).delete()
+    objects = [model(period=period, **row) for row in rows(start, end, period)]
+    model.objects.bulk_create(objects, batch_size=1000)
+    return len(objects)
+
+
+def _trunc(period: str):
+    return Trunc("occurred_at", period, tzinfo=timezone.get_default_timezone())
+
+
+def _block_rows(start: datetime, end: datetime, period: str) -> list[dict]:
+    """One grouped query: per period, page, block, variant and device."""
+    converted = Event.objects.annotate(bucket=_trunc(period)).filter(
+        type=Event.Type.CONVERSION, visitor_id=OuterRef("visitor_id"),
+        occurred_at__gte=OuterRef("occurred_at"), occurred_at__lt=end, bucket=OuterRef("bucket"))
+    impression = Q(type=Event.Type.IMPRESSION)
+    dwell = Q(type=Event.Type.DWELL)
+    buckets = {}
+    low = 0
+    for i, edge in enumerate((*DWELL_EDGES_MS, None)):
+        within = dwell & Q(value__gte=low) & (Q(value__lt=edge) if edge is not None else Q())
+        buckets[f"dwell_b{i}"] = Count("id", filter=within)
+        low = edge
+    rows = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+            .exclude(block_id="")
+            .annotate(bucket=_trunc(period), converted=Exists(converted))
+            .values("bucket", "page_id", "block_id", "variant", "device")
+            .annotate(impressions=Count("id", filter=impression),
+                      visitors=Count("visitor_id", distinct=True, filter=impression),
+                      clicks=Count("id", filter=Q(type=Event.Type.CLICK)),
+                      abandons=Count("id", filter=Q(type=Event.Type.ABANDON)),
+                      converters=Count("visitor_id", distinct=True,
+                                       filter=impression & Q(converted=True)),
+                      dwells=Count("id", filter=dwell),
+                      dwell_ms=Sum("value", filter=dwell, default=0),
+                      **buckets))
+    return [{"start": row.pop("bucket"), **row} for row in rows]
+
+
+def _page_rows(start: datetime, end: datetime, period: str) -> list[dict]:
+    pageview = Q(type=Event.Type.PAGEVIEW)
+    scrolls = {f"scroll_{m}": Count("id", filter=Q(type=Event.Type.SCROLL, value=m))
+               for m in SCROLL_MILESTONES}
+    rows = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end, page_id__isnull=False)
+            .filter(Q(type=Event.Type.PAGEVIEW) | Q(type=Event.Type.SCROLL))
+            .annotate(bucket=_trunc(period))
+            .values("bucket", "page_id", "device")
+            .annotate(pageviews=Count("id", filter=pageview),
+                      visitors=Count("visitor_id", distinct=True, filter=pageview), **scrolls))
+    return [{"start": row.pop("bucket"), **row} for row in rows]
+
