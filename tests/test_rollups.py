@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from microadjust_cms.analytics import rollups
-from microadjust_cms.analytics.models import BlockRollup, PageRollup, Period, RollupState
+from microadjust_cms.analytics.models import ALL_DEVICES, BlockRollup, PageRollup, Period, RollupState
 from microadjust_cms.tracking.hooks import events_changed
 from microadjust_cms.tracking.models import Event
 
@@ -71,7 +71,8 @@ def test_page_views_and_scroll_milestones_per_day():
           *[event("scroll", day, "a" * 32, value=m) for m in (25, 50, 75)],
           *[event("scroll", day, "b" * 32, value=m) for m in (25, 50, 75, 90, 100)])
     rollups.refresh(now=NOW)
-    row = PageRollup.objects.get(period=Period.DAY, start=NOW.replace(hour=0), page_id=7)
+    row = PageRollup.objects.get(period=Period.DAY, start=NOW.replace(hour=0), page_id=7,
+                                 device="desktop")
     assert (row.pageviews, row.visitors) == (3, 2)
     assert [row.scroll_25, row.scroll_50, row.scroll_75, row.scroll_90, row.scroll_100] == [2, 2, 2, 1, 1]
 
@@ -80,7 +81,7 @@ def test_hours_are_kept_for_the_last_48_and_dropped_after():
     store(event("impression", NOW - timedelta(hours=3)), event("impression", NOW - timedelta(hours=2)),
           event("impression", NOW - timedelta(hours=2)))
     rollups.refresh(now=NOW)
-    hours = {r.start: r.impressions for r in BlockRollup.objects.filter(period=Period.HOUR)}
+    hours = {r.start: r.impressions for r in BlockRollup.objects.filter(period=Period.HOUR, device="all")}
     assert hours == {NOW - timedelta(hours=3): 1, NOW - timedelta(hours=2): 2}
     rollups.refresh(now=NOW + timedelta(hours=50))
     assert not BlockRollup.objects.filter(period=Period.HOUR, start__lt=NOW).exists()
@@ -129,12 +130,22 @@ def test_the_command_refreshes_and_rebuilds_from_a_day(monkeypatch):
     store(event("impression", timezone.now() - timedelta(days=9)))
     out = io.StringIO()
     call_command("microadjust_rollup", stdout=out)
-    assert "block" in out.getvalue() and BlockRollup.objects.count() == 1
+    assert "block" in out.getvalue() and BlockRollup.objects.count() == 2  # desktop, all devices
     BlockRollup.objects.all().delete()
     call_command("microadjust_rollup", stdout=out)  # nothing announced: the old day stays gone
     assert BlockRollup.objects.count() == 0
     day = (timezone.now() - timedelta(days=10)).strftime("%Y-%m-%d")
     call_command("microadjust_rollup", "--from", day, stdout=out)
-    assert BlockRollup.objects.count() == 1
+    assert BlockRollup.objects.count() == 2
     with pytest.raises(Exception, match="YYYY-MM-DD"):
         call_command("microadjust_rollup", "--from", "last week", stdout=out)
+
+
+def test_rows_for_all_devices_count_a_visitor_on_two_devices_once():
+    store(event("impression", NOW, "a" * 32, device="mobile"), event("impression", NOW, "a" * 32),
+          event("impression", NOW, "b" * 32))
+    rollups.refresh(now=NOW)
+    day = NOW.replace(hour=0)
+    assert (day_row(day, device="mobile").visitors, day_row(day).visitors) == (1, 2)
+    both = day_row(day, device=ALL_DEVICES)
+    assert (both.impressions, both.visitors) == (3, 2)

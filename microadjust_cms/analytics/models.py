@@ -16,6 +16,8 @@ DWELL_EDGES_MS = (1_000, 2_000, 3_000, 5_000, 8_000, 10_000, 15_000, 20_000, 30_
                   60_000, 90_000, 120_000, 180_000, 300_000, 600_000, 1_200_000, 1_800_000)
 DWELL_BUCKETS = len(DWELL_EDGES_MS) + 1
 SCROLL_MILESTONES = (25, 50, 75, 90, 100)
+#: The ``device`` of the rows for all devices together (never a device the tracker reports).
+ALL_DEVICES = "all"
 
 
 class Period(models.TextChoices):

@@ -26,7 +26,7 @@ from django.utils import timezone
 from ..conf import get_setting
 from ..tracking.hooks import events_changed
 from ..tracking.models import Event
-from .models import DWELL_EDGES_MS, SCROLL_MILESTONES, BlockRollup, PageRollup, Period, RollupState
+from .models import ALL_DEVICES, DWELL_EDGES_MS, SCROLL_MILESTONES, BlockRollup, PageRollup, Period, RollupState
 
 logger = logging.getLogger("microadjust_cms.analytics")
 DAY = timedelta(days=1)
@@ -123,8 +123,11 @@ def rebuild(start: datetime, end: datetime, *, now: datetime | None = None,
 
 
 def _rebuild(model, rows, start: datetime, end: datetime, period: str) -> int:
+    """Delete the period's rows, insert them anew: per device, and for all devices together
+    (``ALL_DEVICES``: distinct visitors are counted across devices, not summed)."""
     model.objects.filter(period=period, start__gte=start, start__lt=end).delete()
-    objects = [model(period=period, **row) for row in rows(start, end, period)]
+    objects = [model(period=period, **row) for by_device in (True, False)
+               for row in rows(start, end, period, by_device)]
     model.objects.bulk_create(objects, batch_size=1000)
     return len(objects)
 
@@ -133,8 +136,8 @@ def _trunc(period: str):
     return Trunc("occurred_at", period, tzinfo=timezone.get_default_timezone())
 
 
-def _block_rows(start: datetime, end: datetime, period: str) -> list[dict]:
-    """One grouped query: per period, page, block, variant and device."""
+def _block_rows(start: datetime, end: datetime, period: str, by_device: bool = True) -> list[dict]:
+    """One grouped query: per period, page, block, variant and device (or all devices)."""
     converted = Event.objects.annotate(bucket=_trunc(period)).filter(
         type=Event.Type.CONVERSION, visitor_id=OuterRef("visitor_id"),
         occurred_at__gte=OuterRef("occurred_at"), occurred_at__lt=end, bucket=OuterRef("bucket"))
@@ -149,7 +152,7 @@ def _block_rows(start: datetime, end: datetime, period: str) -> list[dict]:
     rows = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
             .exclude(block_id="")
             .annotate(bucket=_trunc(period), converted=Exists(converted))
-            .values("bucket", "page_id", "block_id", "variant", "device")
+            .values("bucket", "page_id", "block_id", "variant", *(("device",) if by_device else ()))
             .annotate(impressions=Count("id", filter=impression),
                       visitors=Count("visitor_id", distinct=True, filter=impression),
                       clicks=Count("id", filter=Q(type=Event.Type.CLICK)),
@@ -159,18 +162,18 @@ def _block_rows(start: datetime, end: datetime, period: str) -> list[dict]:
                       dwells=Count("id", filter=dwell),
                       dwell_ms=Sum("value", filter=dwell, default=0),
                       **buckets))
-    return [{"start": row.pop("bucket"), **row} for row in rows]
+    return [{"start": row.pop("bucket"), "device": row.pop("device", ALL_DEVICES), **row} for row in rows]
 
 
-def _page_rows(start: datetime, end: datetime, period: str) -> list[dict]:
+def _page_rows(start: datetime, end: datetime, period: str, by_device: bool = True) -> list[dict]:
     pageview = Q(type=Event.Type.PAGEVIEW)
     scrolls = {f"scroll_{m}": Count("id", filter=Q(type=Event.Type.SCROLL, value=m))
                for m in SCROLL_MILESTONES}
     rows = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end, page_id__isnull=False)
             .filter(Q(type=Event.Type.PAGEVIEW) | Q(type=Event.Type.SCROLL))
             .annotate(bucket=_trunc(period))
-            .values("bucket", "page_id", "device")
+            .values("bucket", "page_id", *(("device",) if by_device else ()))
             .annotate(pageviews=Count("id", filter=pageview),
                       visitors=Count("visitor_id", distinct=True, filter=pageview), **scrolls))
-    return [{"start": row.pop("bucket"), **row} for row in rows]
+    return [{"start": row.pop("bucket"), "device": row.pop("device", ALL_DEVICES), **row} for row in rows]
 

@@ -1,0 +1,143 @@
+"""Figures for editors, read from the rollups only (never from the event table).
+
+Over a date range, counts are sums of daily rows. Visitors are distinct within a day, so over
+several days ``visitors`` counts visitor-days (a visitor on three days counts three times), and
+conversion rates are per visitor-day. Dwell medians and 90th percentiles come from the summed
+histogram (``DWELL_EDGES_MS``), interpolated within a bucket. A group whose busiest day had
+fewer than ``ANALYTICS_MIN_VISITORS`` visitors is shown as "fewer than N", without figures:
+the busiest day is a floor of the distinct visitors over the range, so no group that small is
+ever shown, whatever the range. Without a device filter the rows for all devices together are
+read (``ALL_DEVICES``: a visitor on two devices is one visitor there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Max, Sum
+from django.utils import timezone
+
+from ..conf import get_setting
+from ..experiments.stats_core import wilson_interval
+from .models import ALL_DEVICES, DWELL_BUCKETS, DWELL_EDGES_MS, SCROLL_MILESTONES, BlockRollup, PageRollup, Period
+
+_SUMS = ("impressions", "visitors", "clicks", "abandons", "converters", "dwells", "dwell_ms",
+         *(f"dwell_b{i}" for i in range(DWELL_BUCKETS)))
+
+
+@dataclass(frozen=True)
+class VariantFigures:
+    page_id: int | None
+    block_id: str
+    variant: str
+    #: Fewer visitors than ``ANALYTICS_MIN_VISITORS`` on the busiest day: no figures shown.
+    hidden: bool
+    impressions: int | None = None
+    visitors: int | None = None
+    clicks: int | None = None
+    ctr: float | None = None
+    ctr_interval: tuple[float, float] | None = None
+    dwell_median_s: float | None = None
+    dwell_p90_s: float | None = None
+    abandon_rate: float | None = None
+    converters: int | None = None
+    conversion_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class PageDropoff:
+    page_id: int
+    hidden: bool
+    pageviews: int | None = None
+    visitors: int | None = None
+    #: Milestone (25, 50, 75, 90, 100) → share of page views that scrolled that far.
+    reached: dict[int, float] | None = None
+
+
+def day_range(start: date, end: date) -> tuple[datetime, datetime]:
+    """Local midnight of ``start`` to local midnight after ``end`` (both days included)."""
+    zone = timezone.get_default_timezone()
+    return (datetime.combine(start, time(), tzinfo=zone),
+            datetime.combine(end + timedelta(days=1), time(), tzinfo=zone))
+
+
+def quantile_from_buckets(counts: list[int], q: float) -> float | None:
+    """The ``q`` quantile (0 to 1) of a dwell histogram, in seconds; None when it is empty.
+    Linear within the bucket it falls in; in the open last bucket, the bucket's lower edge."""
+    total = sum(counts)
+    if not total:
+        return None
+    target = q * total
+    seen = 0
+    low = 0
+    for i, count in enumerate(counts):
+        high = DWELL_EDGES_MS[i] if i < len(DWELL_EDGES_MS) else None
+        if count and seen + count >= target:
+            if high is None:
+                return low / 1000
+            return (low + (high - low) * (target - seen) / count) / 1000
+        seen += count
+        low = high if high is not None else low
+    return low / 1000
+
+
+def _hidden(busiest_day: int | None) -> bool:
+    return (busiest_day or 0) < get_setting("ANALYTICS_MIN_VISITORS")
+
+
+def block_figures(start: date, end: date, *, device: str | None = None,
+                  page_id: int | None = None, block_id: str | None = None) -> list[VariantFigures]:
+    """Per page, block and variant over the days ``start`` to ``end`` (included), most
+    impressions first. One grouped query over the day rows."""
+    first, after = day_range(start, end)
+    rows = BlockRollup.objects.filter(period=Period.DAY, start__gte=first, start__lt=after,
+                                      device=device or ALL_DEVICES)
+    if page_id is not None:
+        rows = rows.filter(page_id=page_id)
+    if block_id:
+        rows = rows.filter(block_id=block_id)
+    # One row per day and group: the largest ``visitors`` is the busiest day.
+    totals = (rows.values("page_id", "block_id", "variant")
+              .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in _SUMS})
+              .order_by("-impressions", "block_id", "variant"))
+    return [_variant_figures(row, row["busiest"]) for row in totals]
+
+
+def _variant_figures(row: dict, busiest_day: int | None) -> VariantFigures:
+    key = {"page_id": row["page_id"], "block_id": row["block_id"], "variant": row["variant"]}
+    if _hidden(busiest_day):
+        return VariantFigures(**key, hidden=True)
+    impressions, clicks = row["impressions"] or 0, row["clicks"] or 0
+    buckets = [row[f"dwell_b{i}"] or 0 for i in range(DWELL_BUCKETS)]
+    visitors = row["visitors"] or 0
+    return VariantFigures(
+        **key, hidden=False, impressions=impressions, visitors=visitors, clicks=clicks,
+        ctr=clicks / impressions if impressions else None,
+        # Clicks can outnumber impressions (several clicks in one view): the interval is of
+        # the capped rate.
+        ctr_interval=wilson_interval(min(clicks, impressions), impressions) if impressions else None,
+        dwell_median_s=quantile_from_buckets(buckets, 0.5),
+        dwell_p90_s=quantile_from_buckets(buckets, 0.9),
+        abandon_rate=(row["abandons"] or 0) / impressions if impressions else None,
+        converters=row["converters"] or 0,
+        conversion_rate=(row["converters"] or 0) / visitors if visitors else None)
+
+
+def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = None) -> PageDropoff:
+    """How far down a page its views scrolled, over the days ``start`` to ``end``."""
+    first, after = day_range(start, end)
+    rows = PageRollup.objects.filter(period=Period.DAY, page_id=page_id, start__gte=first,
+                                     start__lt=after, device=device or ALL_DEVICES)
+    sums = rows.aggregate(busiest=Max("visitors"), pageviews=Sum("pageviews"), visitors=Sum("visitors"),
+                          **{f"s{m}": Sum(f"scroll_{m}") for m in SCROLL_MILESTONES})
+    if _hidden(sums["busiest"]):
+        return PageDropoff(page_id=page_id, hidden=True)
+    views = sums["pageviews"] or 0
+    return PageDropoff(page_id=page_id, hidden=False, pageviews=views, visitors=sums["visitors"] or 0,
+                       reached={m: ((sums[f"s{m}"] or 0) / views if views else 0.0)
+                                for m in SCROLL_MILESTONES})
+
+
+__all__ = ["PageDropoff", "VariantFigures", "block_figures", "day_range", "page_dropoff",
+           "quantile_from_buckets"]
