@@ -63,6 +63,21 @@ def register_pipeline_urls():
                                                   namespace="microadjust_pipeline"))]
 
 
+@hooks.register("register_admin_urls")
+def register_analytics_report_urls():
+    from . import analytics
+
+    return [path("microadjust/reports/personalization/",
+                 include((analytics.urlpatterns, "microadjust_reports"), namespace="microadjust_reports"))]
+
+
+@hooks.register("register_reports_menu_item")
+def register_analytics_report_menu_item():
+    from . import analytics
+
+    return analytics.menu_item()
+
+
 @hooks.register(MENU_HOOK)
 def register_pipeline_menu_item():
     from . import pipeline

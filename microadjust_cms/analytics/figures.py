@@ -22,7 +22,8 @@ from ..conf import get_setting
 from ..experiments.stats_core import wilson_interval
 from .models import ALL_DEVICES, DWELL_BUCKETS, DWELL_EDGES_MS, SCROLL_MILESTONES, BlockRollup, PageRollup, Period
 
-_SUMS = ("impressions", "visitors", "clicks", "abandons", "converters", "dwells", "dwell_ms",
+#: The rollup counts summed over a range.
+SUMMED_FIELDS = ("impressions", "visitors", "clicks", "abandons", "converters", "dwells", "dwell_ms",
          *(f"dwell_b{i}" for i in range(DWELL_BUCKETS)))
 
 
@@ -99,12 +100,13 @@ def block_figures(start: date, end: date, *, device: str | None = None,
         rows = rows.filter(block_id=block_id)
     # One row per day and group: the largest ``visitors`` is the busiest day.
     totals = (rows.values("page_id", "block_id", "variant")
-              .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in _SUMS})
+              .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in SUMMED_FIELDS})
               .order_by("-impressions", "block_id", "variant"))
-    return [_variant_figures(row, row["busiest"]) for row in totals]
+    return [variant_figures(row, row["busiest"]) for row in totals]
 
 
-def _variant_figures(row: dict, busiest_day: int | None) -> VariantFigures:
+def variant_figures(row: dict, busiest_day: int | None) -> VariantFigures:
+    """Figures from a row of summed counts (``SUMMED_FIELDS``) and its busiest day's visitors."""
     key = {"page_id": row["page_id"], "block_id": row["block_id"], "variant": row["variant"]}
     if _hidden(busiest_day):
         return VariantFigures(**key, hidden=True)
@@ -139,5 +141,5 @@ def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = N
                                 for m in SCROLL_MILESTONES})
 
 
-__all__ = ["PageDropoff", "VariantFigures", "block_figures", "day_range", "page_dropoff",
-           "quantile_from_buckets"]
+__all__ = ["SUMMED_FIELDS", "PageDropoff", "VariantFigures", "block_figures", "day_range",
+           "page_dropoff", "quantile_from_buckets", "variant_figures"]

@@ -1,0 +1,206 @@
+"""Reports → Personalization: every personalized block's variants with their figures, read from
+the analytics rollups (a leaf: only ``wagtail_hooks`` imports this).
+
+Wagtail's report framework: filters (date range, device, block), sortable columns, CSV and XLSX
+export. Figures of groups under ``ANALYTICS_MIN_VISITORS`` are shown as "fewer than N".
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import django_filters
+from django.db.models import ExpressionWrapper, F, FloatField, Max, Sum
+from django.db.models.functions import NullIf
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from wagtail.admin.filters import WagtailFilterSet
+from wagtail.admin.menu import MenuItem
+from wagtail.admin.ui.tables import Column
+from wagtail.admin.views.reports import ReportView
+from wagtail.admin.widgets import AdminDateInput
+from wagtail.models import Page
+from wagtail.permission_policies.pages import PagePermissionPolicy
+
+from ..analytics.figures import SUMMED_FIELDS, VariantFigures, day_range, variant_figures
+from ..analytics.models import ALL_DEVICES, BlockRollup, Period
+from ..conf import get_setting
+from ..signals.builtin import DEVICE_CHOICES
+
+#: Days shown when no range is chosen (the last 30, today included).
+DEFAULT_DAYS = 30
+
+
+class PersonalizationReportFilterSet(WagtailFilterSet):
+    """The range and device pick the rollup rows before they are summed (``get_base_queryset``),
+    so these filters only carry the form; the block filter narrows the summed rows."""
+
+    date_from = django_filters.DateFilter(label=gettext_lazy("From"), method="_keep",
+                                          widget=AdminDateInput)
+    date_to = django_filters.DateFilter(label=gettext_lazy("To"), method="_keep",
+                                        widget=AdminDateInput)
+    device = django_filters.ChoiceFilter(label=gettext_lazy("Device"), choices=DEVICE_CHOICES,
+                                         method="_keep", empty_label=gettext_lazy("All devices"))
+    block = django_filters.CharFilter(label=gettext_lazy("Block id"), field_name="block_id",
+                                      lookup_expr="icontains")
+
+    class Meta:
+        model = BlockRollup
+        fields: list[str] = []
+
+    def _keep(self, queryset: Any, _name: str, _value: Any) -> Any:
+        return queryset
+
+
+class FiguresColumn(Column):
+    """A figure, or "fewer than N" for a hidden group (the privacy threshold)."""
+
+    def __init__(self, name: str, label: str, *, fmt: str = "{:,}", sort_key: str | None = None) -> None:
+        super().__init__(name, label=label, sort_key=sort_key)
+        self.fmt = fmt
+
+    def get_value(self, instance: Any) -> Any:
+        if instance.figures.hidden:
+            return _("fewer than %(n)s visitors") % {"n": get_setting("ANALYTICS_MIN_VISITORS")}
+        value = getattr(instance.figures, self.name)
+        if value is None:
+            return "–"
+        if isinstance(value, tuple):
+            return f"{value[0]:.1%} – {value[1]:.1%}"
+        return self.fmt.format(value)
+
+
+class Row:
+    """One variant of one block on one page, as the table and the export read it."""
+
+    def __init__(self, figures: VariantFigures, page_title: str) -> None:
+        self.figures = figures
+        self.page = page_title
+        self.block_id = figures.block_id
+        self.variant = figures.variant or "default"
+        for name in ("impressions", "visitors", "clicks", "ctr", "dwell_median_s", "dwell_p90_s",
+                     "abandon_rate", "converters", "conversion_rate"):
+            setattr(self, name, None if figures.hidden else getattr(figures, name))
+        low_high = figures.ctr_interval
+        self.ctr_low, self.ctr_high = low_high if low_high and not figures.hidden else (None, None)
+
+
+class PersonalizationReportView(ReportView):
+    page_title = gettext_lazy("Personalization")
+    header_icon = "group"
+    index_url_name = "microadjust_reports:personalization"
+    index_results_url_name = "microadjust_reports:personalization_results"
+    filterset_class = PersonalizationReportFilterSet
+    permission_policy = PagePermissionPolicy()
+    any_permission_required = ["add", "change", "publish"]
+    default_ordering = "-impressions"
+    paginate_by = 50
+    columns = [
+        Column("page", label=gettext_lazy("Page")),
+        Column("block_id", label=gettext_lazy("Block"), sort_key="block_id"),
+        Column("variant", label=gettext_lazy("Variant"), sort_key="variant"),
+        FiguresColumn("impressions", gettext_lazy("Impressions"), sort_key="impressions"),
+        FiguresColumn("visitors", gettext_lazy("Visitors (daily)"), sort_key="visitors"),
+        FiguresColumn("clicks", gettext_lazy("Clicks"), sort_key="clicks"),
+        FiguresColumn("ctr", gettext_lazy("CTR"), fmt="{:.1%}", sort_key="ctr"),
+        FiguresColumn("ctr_interval", gettext_lazy("CTR, 95% interval")),
+        FiguresColumn("dwell_median_s", gettext_lazy("Median dwell"), fmt="{:.1f} s"),
+        FiguresColumn("dwell_p90_s", gettext_lazy("90th percentile dwell"), fmt="{:.1f} s"),
+        FiguresColumn("abandon_rate", gettext_lazy("Abandon rate"), fmt="{:.1%}", sort_key="abandon_rate"),
+        FiguresColumn("converters", gettext_lazy("Conversions"), sort_key="converters"),
+        FiguresColumn("conversion_rate", gettext_lazy("Conversion rate"), fmt="{:.1%}",
+                      sort_key="conversion_rate"),
+    ]
+    list_export = ["page", "block_id", "variant", "impressions", "visitors", "clicks", "ctr",
+                   "ctr_low", "ctr_high", "dwell_median_s", "dwell_p90_s", "abandon_rate",
+                   "converters", "conversion_rate"]
+    export_headings = {"page": gettext_lazy("Page"), "block_id": gettext_lazy("Block"),
+                       "variant": gettext_lazy("Variant"), "impressions": gettext_lazy("Impressions"),
+                       "visitors": gettext_lazy("Visitors (daily)"), "clicks": gettext_lazy("Clicks"),
+                       "ctr": gettext_lazy("CTR"), "ctr_low": gettext_lazy("CTR interval low"),
+                       "ctr_high": gettext_lazy("CTR interval high"),
+                       "dwell_median_s": gettext_lazy("Median dwell (s)"),
+                       "dwell_p90_s": gettext_lazy("90th percentile dwell (s)"),
+                       "abandon_rate": gettext_lazy("Abandon rate"),
+                       "converters": gettext_lazy("Conversions"),
+                       "conversion_rate": gettext_lazy("Conversion rate")}
+
+    def get_filename(self) -> str:
+        start, end = self.date_range
+        return f"personalization-{start:%Y-%m-%d}-{end:%Y-%m-%d}"
+
+    @property
+    def cleaned_filters(self) -> dict[str, Any]:
+        filters = self.filters
+        return filters.form.cleaned_data if filters and filters.is_valid() else {}
+
+    @property
+    def date_range(self) -> tuple[date, date]:
+        data = self.cleaned_filters
+        end = data.get("date_to") or timezone.localdate()
+        start = data.get("date_from") or end - timedelta(days=DEFAULT_DAYS - 1)
+        return (start, end) if start <= end else (end, start)
+
+    def get_base_queryset(self) -> Any:
+        first, after = day_range(*self.date_range)
+        impressions = NullIf(F("impressions"), 0)  # the summed annotation below
+        return (BlockRollup.objects
+                .filter(period=Period.DAY, start__gte=first, start__lt=after,
+                        device=self.cleaned_filters.get("device") or ALL_DEVICES)
+                .values("page_id", "block_id", "variant")
+                .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in SUMMED_FIELDS})
+                .annotate(ctr=ExpressionWrapper(F("clicks") * 1.0 / impressions, output_field=FloatField()),
+                          abandon_rate=ExpressionWrapper(F("abandons") * 1.0 / impressions,
+                                                         output_field=FloatField()),
+                          conversion_rate=ExpressionWrapper(F("converters") * 1.0 / NullIf(F("visitors"), 0),
+                                                            output_field=FloatField())))
+
+    def order_queryset(self, queryset: Any) -> Any:
+        ordering = self.ordering
+        if not ordering:
+            return queryset
+        name = ordering.lstrip("-")
+        field = F(name).desc(nulls_last=True) if ordering.startswith("-") else F(name).asc(nulls_last=True)
+        return queryset.order_by(field, "block_id", "variant")
+
+    def paginate_queryset(self, queryset: Any, page_size: int) -> Any:
+        """The page's rows as ``Row`` objects before the table is built from them."""
+        paginator, page, object_list, is_paginated = super().paginate_queryset(queryset, page_size)
+        page.object_list = self.rows(object_list)
+        return paginator, page, page.object_list, is_paginated
+
+    def decorate_paginated_queryset(self, object_list: Any) -> list[Row]:
+        """Export (unpaginated): the summed rows become ``Row`` objects here."""
+        if isinstance(object_list, list):
+            return object_list  # a page: made into rows by ``paginate_queryset``
+        return self.rows(object_list)
+
+    def rows(self, object_list: Any) -> list[Row]:
+        rows = list(object_list)
+        titles = dict(Page.objects.filter(pk__in={r["page_id"] for r in rows if r["page_id"]})
+                      .values_list("pk", "title"))
+        return [Row(variant_figures(row, row["busiest"]), titles.get(row["page_id"], "–"))
+                for row in rows]
+
+    def get_page_subtitle(self) -> str:
+        start, end = self.date_range
+        return _("%(start)s to %(end)s") % {"start": start, "end": end}
+
+
+class ReportMenuItem(MenuItem):
+    def is_shown(self, request: Any) -> bool:
+        return PagePermissionPolicy().user_has_any_permission(request.user, ["add", "change", "publish"])
+
+
+def menu_item() -> MenuItem:
+    return ReportMenuItem(_("Personalization"), reverse("microadjust_reports:personalization"),
+                          icon_name="group", order=1100)
+
+
+urlpatterns = [
+    path("", PersonalizationReportView.as_view(), name="personalization"),
+    path("results/", PersonalizationReportView.as_view(results_only=True), name="personalization_results"),
+]
