@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo demo-learn test docs install install-test tracker bench bench-instructions bench-collect bench-cluster bench-rank clean
+.PHONY: demo demo-learn test docs install install-test tracker bench bench-instructions bench-collect bench-cluster bench-rank bench-rollups clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,8 @@ demo: install
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Synthetic visitors browse the demo (through the real collect endpoint), then the nightly jobs
-# run once, so the demo has named clusters and an engagement model. Then `make demo` serves it.
+# run once, so the demo has named clusters, an engagement model and the figures of
+# Reports → Personalization. Then `make demo` serves it.
 VISITORS ?= 300
 demo-learn: install
 	$(BIN)/python manage.py migrate --noinput
@@ -34,6 +35,7 @@ demo-learn: install
 	$(BIN)/python manage.py simulate_traffic --visitors $(VISITORS)
 	$(BIN)/python manage.py microadjust_recluster
 	$(BIN)/python manage.py microadjust_train
+	$(BIN)/python manage.py microadjust_rollup
 
 test: install-test
 	$(BIN)/python -m ruff check .
@@ -73,3 +75,6 @@ clean:
 # One experiment assignment + block decision against django-waffle's flag_is_active.
 bench-decide: install-test
 	$(BIN)/python bench/decide.py
+
+bench-rollups: install-test
+	$(BIN)/python bench/rollups.py

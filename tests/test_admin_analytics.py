@@ -104,3 +104,46 @@ def test_editors_see_it_in_the_reports_menu_and_others_do_not(client, django_use
     nobody.user_permissions.add(*Permission.objects.filter(codename="access_admin"))
     client.force_login(nobody)
     assert client.get(URL).status_code in (302, 403)
+
+
+def page_views(page_id: int, people: int, reached: dict[int, int]) -> list[Event]:
+    now = timezone.now() - timedelta(hours=1)
+    ids = [f"pv{i}".ljust(32, "0") for i in range(people)]
+    common = {"page_id": page_id, "path": "/", "device": "desktop"}
+    events = [Event(type="pageview", occurred_at=now, visitor_id=v, **common) for v in ids]
+    for depth, count in reached.items():
+        events += [Event(type="scroll", occurred_at=now, visitor_id=v, value=depth, **common) for v in ids[:count]]
+    return events
+
+
+def test_the_page_report_draws_the_dropoff_and_ranks_blocks(boss, figures_ready):
+    Event.objects.bulk_create(page_views(figures_ready, 20, {25: 20, 50: 15, 75: 10, 90: 4, 100: 2}))
+    dwell_common = {"page_id": figures_ready, "path": "/", "device": "desktop", "type": "dwell"}
+    now = timezone.now() - timedelta(hours=1)
+    # offer (hidden: 4 visitors) aside, hero is the only block shown; 25 long dwells on it
+    Event.objects.bulk_create([Event(occurred_at=now, visitor_id=f"d{i}".ljust(32, "0"), block_id="hero",
+                                     variant="v1", value=15_000, **dwell_common) for i in range(25)])
+    rollups.refresh()
+    response = boss.get(f"{URL}page/{figures_ready}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'role="img"' in html and "Share of page views reaching each scroll depth" in html
+    dropoff = html.split("data-ma-dropoff>", 1)[1].split("</table>", 1)[0]
+    assert "<td>20</td>" in dropoff and "<td>75%</td>" in dropoff and "<td>10%</td>" in dropoff
+    sections = html.split("data-ma-block-figures=")[1:]
+    assert sections[0].startswith('"hero"') and sections[1].startswith('"offer"')
+    assert "engagement 30%" in " ".join(sections[0].split())  # 25 engaged dwells / 82 impressions
+    assert "CTR of each variant of hero" in sections[0]
+    assert "Fewer than 10 visitors" in sections[1]
+    # The main report links each page to this one.
+    assert f"{URL}page/{figures_ready}/" in boss.get(URL).content.decode()
+
+
+def test_the_page_report_refuses_what_it_should(boss, client, django_user_model, figures_ready):
+    assert boss.get(f"{URL}page/999999/").status_code == 404
+    response = boss.get(f"{URL}page/{figures_ready}/", {"date_from": "yesterday-ish"})
+    assert response.status_code == 200  # a bad date: the default range, not a 500
+    nobody = django_user_model.objects.create_user("nobody", password="pw")
+    nobody.user_permissions.add(*Permission.objects.filter(codename="access_admin"))
+    client.force_login(nobody)
+    assert client.get(f"{URL}page/{figures_ready}/").status_code in (302, 403)

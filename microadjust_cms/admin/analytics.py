@@ -13,13 +13,18 @@ from typing import Any
 import django_filters
 from django.db.models import ExpressionWrapper, F, FloatField, Max, Sum
 from django.db.models.functions import NullIf
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.generic import TemplateView
+from wagtail.admin.auth import permission_denied
 from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.menu import MenuItem
-from wagtail.admin.ui.tables import Column
+from wagtail.admin.ui.tables import Column, TitleColumn
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
 from wagtail.admin.widgets import AdminDateInput
 from wagtail.models import Page
@@ -56,14 +61,19 @@ class PersonalizationReportFilterSet(WagtailFilterSet):
 
 
 class FiguresColumn(Column):
-    """A figure, or "fewer than N" for a hidden group (the privacy threshold)."""
+    """A figure; for a hidden group (the privacy threshold), "fewer than N visitors" in the
+    first figures column and nothing in the others."""
 
-    def __init__(self, name: str, label: str, *, fmt: str = "{:,}", sort_key: str | None = None) -> None:
+    def __init__(self, name: str, label: str, *, fmt: str = "{:,}", sort_key: str | None = None,
+                 says_hidden: bool = False) -> None:
         super().__init__(name, label=label, sort_key=sort_key)
         self.fmt = fmt
+        self.says_hidden = says_hidden
 
     def get_value(self, instance: Any) -> Any:
         if instance.figures.hidden:
+            if not self.says_hidden:
+                return ""
             return _("fewer than %(n)s visitors") % {"n": get_setting("ANALYTICS_MIN_VISITORS")}
         value = getattr(instance.figures, self.name)
         if value is None:
@@ -97,12 +107,15 @@ class PersonalizationReportView(ReportView):
     permission_policy = PagePermissionPolicy()
     any_permission_required = ["add", "change", "publish"]
     default_ordering = "-impressions"
+    verbose_name = gettext_lazy("block variant")
+    verbose_name_plural = gettext_lazy("block variants")
     paginate_by = 50
     columns = [
-        Column("page", label=gettext_lazy("Page")),
+        TitleColumn("page", label=gettext_lazy("Page"),
+                    get_url=lambda row: page_report_url(row.figures.page_id) if row.figures.page_id else None),
         Column("block_id", label=gettext_lazy("Block"), sort_key="block_id"),
         Column("variant", label=gettext_lazy("Variant"), sort_key="variant"),
-        FiguresColumn("impressions", gettext_lazy("Impressions"), sort_key="impressions"),
+        FiguresColumn("impressions", gettext_lazy("Impressions"), sort_key="impressions", says_hidden=True),
         FiguresColumn("visitors", gettext_lazy("Visitors (daily)"), sort_key="visitors"),
         FiguresColumn("clicks", gettext_lazy("Clicks"), sort_key="clicks"),
         FiguresColumn("ctr", gettext_lazy("CTR"), fmt="{:.1%}", sort_key="ctr"),
@@ -190,6 +203,58 @@ class PersonalizationReportView(ReportView):
         return _("%(start)s to %(end)s") % {"start": start, "end": end}
 
 
+class PageReportView(WagtailAdminTemplateMixin, TemplateView):
+    """One page: how far down its views scrolled, its blocks ranked by engagement, and each
+    block's variants side by side with their CTR intervals."""
+
+    template_name = "microadjust_cms/admin/analytics_page.html"
+    header_icon = "doc-full"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not PagePermissionPolicy().user_has_any_permission(request.user, ["add", "change", "publish"]):
+            return permission_denied(request)
+        self.page = get_object_or_404(Page, pk=kwargs["page_id"])
+        self.filterset = PersonalizationReportFilterSet(request.GET or None, request=request)
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_page_title(self) -> str:
+        return _("Personalization: %(page)s") % {"page": self.page.title}
+
+    def get_breadcrumbs_items(self) -> list[dict[str, Any]]:
+        return [*self.breadcrumbs_items,
+                {"url": reverse("microadjust_reports:personalization"), "label": _("Personalization")},
+                {"url": "", "label": self.page.title}]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from ..analytics.charts import dropoff_chart, interval_chart
+        from ..analytics.figures import page_blocks, page_dropoff
+
+        context = super().get_context_data(**kwargs)
+        data = self.filterset.form.cleaned_data if self.filterset.is_bound and self.filterset.is_valid() else {}
+        end = data.get("date_to") or timezone.localdate()
+        start = data.get("date_from") or end - timedelta(days=DEFAULT_DAYS - 1)
+        start, end = (start, end) if start <= end else (end, start)
+        device = data.get("device") or None
+        dropoff = page_dropoff(self.page.pk, start, end, device=device)
+        blocks = []
+        for block in page_blocks(self.page.pk, start, end, device=device):
+            shown = [v for v in block.variants if not v.hidden and v.ctr_interval]
+            blocks.append((block, interval_chart(
+                [(v.variant or "default", min(v.ctr, 1.0), *v.ctr_interval) for v in shown],
+                title=_("CTR of each variant of %(block)s, with 95%% intervals") % {"block": block.block_id})))
+        context.update({
+            "page": self.page, "start": start, "end": end, "form": self.filterset.form,
+            "min_visitors": get_setting("ANALYTICS_MIN_VISITORS"), "dropoff": dropoff, "blocks": blocks,
+            "dropoff_chart": dropoff_chart(dropoff.reached, title=_("Share of page views reaching each "
+                                                                   "scroll depth")) if not dropoff.hidden else "",
+        })
+        return context
+
+
+def page_report_url(page_id: int) -> str:
+    return reverse("microadjust_reports:page", args=[page_id])
+
+
 class ReportMenuItem(MenuItem):
     def is_shown(self, request: Any) -> bool:
         return PagePermissionPolicy().user_has_any_permission(request.user, ["add", "change", "publish"])
@@ -202,5 +267,6 @@ def menu_item() -> MenuItem:
 
 urlpatterns = [
     path("", PersonalizationReportView.as_view(), name="personalization"),
+    path("page/<int:page_id>/", PageReportView.as_view(), name="page"),
     path("results/", PersonalizationReportView.as_view(results_only=True), name="personalization_results"),
 ]

@@ -126,6 +126,55 @@ def variant_figures(row: dict, busiest_day: int | None) -> VariantFigures:
         conversion_rate=(row["converters"] or 0) / visitors if visitors else None)
 
 
+@dataclass(frozen=True)
+class BlockSummary:
+    """A block on a page, all its variants together, and each variant's figures."""
+
+    block_id: str
+    hidden: bool
+    impressions: int | None
+    ctr: float | None
+    #: Dwells of at least ``ENGAGEMENT_DWELL_SECONDS`` per impression.
+    engagement_rate: float | None
+    abandon_rate: float | None
+    dwell_median_s: float | None
+    variants: list[VariantFigures]
+
+
+def engaged_dwells(buckets: list[int]) -> int:
+    """Dwells in buckets whose lower edge is at least ``ENGAGEMENT_DWELL_SECONDS``."""
+    threshold = get_setting("ENGAGEMENT_DWELL_SECONDS") * 1000
+    lower_edges = (0, *DWELL_EDGES_MS)
+    return sum(count for low, count in zip(lower_edges, buckets, strict=True) if low >= threshold)
+
+
+def page_blocks(page_id: int, start: date, end: date, *, device: str | None = None) -> list[BlockSummary]:
+    """The page's blocks ranked by engagement (most engaged first), each with its variants."""
+    first, after = day_range(start, end)
+    rows = BlockRollup.objects.filter(period=Period.DAY, start__gte=first, start__lt=after,
+                                      device=device or ALL_DEVICES, page_id=page_id)
+    per_block = (rows.values("block_id")
+                 .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in SUMMED_FIELDS}))
+    variants: dict[str, list[VariantFigures]] = {}
+    for figures in block_figures(start, end, device=device, page_id=page_id):
+        variants.setdefault(figures.block_id, []).append(figures)
+    summaries = []
+    for row in per_block:
+        impressions = row["impressions"] or 0
+        buckets = [row[f"dwell_b{i}"] or 0 for i in range(DWELL_BUCKETS)]
+        hidden = _hidden(row["busiest"])
+        summaries.append(BlockSummary(
+            block_id=row["block_id"], hidden=hidden,
+            impressions=None if hidden else impressions,
+            ctr=None if hidden or not impressions else (row["clicks"] or 0) / impressions,
+            engagement_rate=None if hidden or not impressions else engaged_dwells(buckets) / impressions,
+            abandon_rate=None if hidden or not impressions else (row["abandons"] or 0) / impressions,
+            dwell_median_s=None if hidden else quantile_from_buckets(buckets, 0.5),
+            variants=sorted(variants.get(row["block_id"], []), key=lambda v: v.variant)))
+    summaries.sort(key=lambda s: (s.engagement_rate is None, -(s.engagement_rate or 0), s.block_id))
+    return summaries
+
+
 def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = None) -> PageDropoff:
     """How far down a page its views scrolled, over the days ``start`` to ``end``."""
     first, after = day_range(start, end)
@@ -141,5 +190,6 @@ def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = N
                                 for m in SCROLL_MILESTONES})
 
 
-__all__ = ["SUMMED_FIELDS", "PageDropoff", "VariantFigures", "block_figures", "day_range",
-           "page_dropoff", "quantile_from_buckets", "variant_figures"]
+__all__ = ["SUMMED_FIELDS", "BlockSummary", "PageDropoff", "VariantFigures", "block_figures",
+           "day_range", "engaged_dwells", "page_blocks", "page_dropoff", "quantile_from_buckets",
+           "variant_figures"]
