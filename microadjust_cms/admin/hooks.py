@@ -71,6 +71,21 @@ def register_analytics_report_urls():
                  include((analytics.urlpatterns, "microadjust_reports"), namespace="microadjust_reports"))]
 
 
+@hooks.register("register_admin_urls")
+def register_erasure_urls():
+    from . import erasure
+
+    return [path("microadjust/forget/", include((erasure.urlpatterns, "microadjust_forget"),
+                                                namespace="microadjust_forget"))]
+
+
+@hooks.register(MENU_HOOK)
+def register_erasure_menu_item():
+    from . import erasure
+
+    return erasure.menu_item()
+
+
 @hooks.register("register_reports_menu_item")
 def register_analytics_report_menu_item():
     from . import analytics
