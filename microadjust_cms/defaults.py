@@ -182,3 +182,9 @@ ROLLUP_HOURS = 48
 ROLLUP_SCHEDULE = "*/10 * * * *"
 # Figures of fewer visitors than this are shown as "fewer than N", never as numbers.
 ANALYTICS_MIN_VISITORS = 10
+
+# Prometheus (``/microadjust/metrics/``, docs/monitoring.md): off unless a token is set; a scrape
+# sends ``Authorization: Bearer <token>``. Decisions are counted for at most this many (block,
+# variant) pairs a process; the rest count as block "other".
+METRICS_TOKEN = None
+METRICS_MAX_BLOCK_SERIES = 200

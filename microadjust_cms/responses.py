@@ -17,6 +17,7 @@ def problem(status: int, error: str, detail: str | list[str]) -> JsonResponse:
     details = detail if isinstance(detail, list) else [detail]
     response = JsonResponse({"error": error, "detail": details}, status=status)
     response["Cache-Control"] = "no-store"
+    response.error_code = error  # type: ignore[attr-defined]  (the metrics' reason label)
     # Django would log every 4xx as a warning and every 503 as an error, one line a request:
     # anyone posting garbage could flood the log, and an outage is reported by ``faults`` once an
     # interval instead.

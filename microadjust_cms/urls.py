@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from .monitoring import metrics_view
 from .rendering.fragments import fragment
 from .tracking.collect import collect
 
@@ -10,4 +11,5 @@ app_name = "microadjust"
 urlpatterns = [
     path("collect/", collect, name="collect"),
     path("api/fragment/", fragment, name="fragment"),
+    path("metrics/", metrics_view, name="metrics"),
 ]

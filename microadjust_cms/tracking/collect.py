@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 
+from .. import metrics
 from ..behaviour import BehaviourUpdate, summarize
 from ..conf import get_setting
 from ..faults import record
@@ -125,9 +126,16 @@ def update_profile(visitor_id: str, update: BehaviourUpdate | None) -> None:
 
 
 @csrf_exempt  # a beacon cannot carry a CSRF token; the Origin check and the cookie stand in
+def collect(request: HttpRequest) -> HttpResponse:
+    """The endpoint, each answer counted for ``/metrics`` by status and reason."""
+    response = _collect(request)
+    metrics.count_collect(response.status_code, getattr(response, "error_code", "stored"))
+    return response
+
+
 # The event store, or the session behind a logged-in visitor's id: either way nothing is stored.
 @unavailable_without_database("events could not be stored", logger)
-def collect(request: HttpRequest) -> HttpResponse:
+def _collect(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         response = problem(405, "method_not_allowed", "POST a batch of events")
         response["Allow"] = "POST"
@@ -151,7 +159,9 @@ def collect(request: HttpRequest) -> HttpResponse:
     if not _origin_allowed(request):
         return problem(403, "forbidden_origin", "events are accepted from this site's pages only")
     if not tracking_allowed(request):
-        return HttpResponse(status=204)  # Do Not Track, GPC or no consent: nothing is kept
+        response = HttpResponse(status=204)  # Do Not Track, GPC or no consent: nothing is kept
+        response.error_code = "not_tracked"  # type: ignore[attr-defined]
+        return response
     visitor_id = known_visitor_id(request)
     new_visitor = visitor_id is None
     if new_visitor:

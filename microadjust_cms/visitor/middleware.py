@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from importlib import import_module
+from time import perf_counter
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
+from .. import metrics
 from ..conf import get_setting
 from .context import VisitorContext, after_response_hooks, visitor_cookie_signer
 
@@ -28,8 +30,13 @@ class VisitorContextMiddleware:
         forget_unusable_session(request)
         visitor = VisitorContext(request)
         request.visitor = visitor
+        started = perf_counter()
         response = self.get_response(request)
         visitor = request.visitor  # preview or tests may have swapped it
+        if visitor.page_key is not None:  # a Wagtail page was served
+            metrics.observe_page(perf_counter() - started, bool(visitor.adjustments))
+        if visitor.adjustments:
+            metrics.count_decisions(visitor.adjustments)
         if visitor.adjustments or visitor.issue_cookie:
             headers = response.headers
             # The patch_* helpers merge with what is there; with nothing there, set it directly.

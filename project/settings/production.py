@@ -58,6 +58,9 @@ MICROADJUST_COOKIE_SECURE = True
 
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# Prometheus scrapes /microadjust/metrics/ with this bearer token (unset: the endpoint is off).
+# With gunicorn, also set PROMETHEUS_MULTIPROC_DIR (docs/monitoring.md).
+MICROADJUST_METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
 SESSION_COOKIE_SECURE = True
 # Behind a proxy that terminates TLS, Django must be told the request was https: the collect
 # endpoint's origin check (like Django's CSRF check) compares the scheme, and would refuse every

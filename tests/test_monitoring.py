@@ -1,0 +1,106 @@
+"""``/microadjust/metrics/``: off without a token, refused without the right one, and counting
+what the request path did; across gunicorn workers in multiprocess mode."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from microadjust_cms import faults, metrics
+
+from .helpers import visitor_client
+
+pytestmark = pytest.mark.django_db
+URL = "/microadjust/metrics/"
+TOKEN = "scrape-me-" + "x" * 20
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def scrape(client: Client) -> str:
+    response = client.get(URL, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain")
+    return response.content.decode()
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    """The sample's value, 0 when absent (counters start there)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and line.split(" ")[0] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_off_without_a_token_and_refused_with_a_wrong_one(settings, client):
+    settings.MICROADJUST_METRICS_TOKEN = None
+    assert client.get(URL).status_code == 404
+    settings.MICROADJUST_METRICS_TOKEN = TOKEN
+    assert client.get(URL).status_code == 403
+    assert client.get(URL, HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    assert client.get(URL, HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
+
+
+def test_collect_answers_decisions_faults_pages_and_the_backlog_are_counted(settings, demo):
+    settings.MICROADJUST_METRICS_TOKEN = TOKEN
+    client = visitor_client()
+    before = scrape(Client())
+    assert client.get("/").status_code == 200  # the demo's home: personalized blocks
+    now = int(time.time() * 1000)
+    batch = {"v": 1, "events": [{"type": "pageview", "t": now, "page": demo["home"].pk, "path": "/"}]}
+    origin = {"HTTP_ORIGIN": "http://testserver"}
+    assert client.post("/microadjust/collect/", json.dumps(batch), content_type="application/json",
+                       **origin).status_code == 204
+    assert client.post("/microadjust/collect/", "{nope", content_type="application/json",
+                       **origin).status_code == 400
+    faults.record("profile_store", "a test's fault")
+    after = scrape(Client())
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("microadjust_collect_batches_total", status="204", reason="stored") == 1
+    assert grew("microadjust_collect_batches_total", status="400", reason="malformed_json") == 1
+    assert grew("microadjust_faults_total", kind="profile_store") == 1
+    def decisions(text: str) -> float:
+        return sum(float(v) for v in re.findall(r"^microadjust_decisions_total\{[^}]*\} ([\d.e+]+)$", text, re.M))
+
+    assert decisions(after) - decisions(before) >= 1  # the home page's personalized blocks
+    assert grew("microadjust_page_seconds_count", personalized="yes") >= 1
+    assert value(after, "microadjust_event_sink_up", sink="database") == 1
+
+
+def test_block_series_are_bounded(settings):
+    settings.MICROADJUST_METRICS_TOKEN = TOKEN
+    settings.MICROADJUST_METRICS_MAX_BLOCK_SERIES = 1
+    metrics._block_series.clear()
+    metrics.count_decisions([("first", "v1", "match"), ("second", "v1", "match"), ("third", "v2", "default")])
+    text = scrape(Client())
+    assert value(text, "microadjust_decisions_total", block="first", variant="v1", reason="match") >= 1
+    assert value(text, "microadjust_decisions_total", block="second", variant="v1") == 0
+    assert value(text, "microadjust_decisions_total", block="other", variant="other", reason="match") >= 1
+    assert value(text, "microadjust_decisions_total", block="other", variant="other", reason="default") >= 1
+    metrics._block_series.clear()
+
+
+def test_the_grafana_dashboard_reads_only_metrics_the_endpoint_serves(settings, demo, stream_sink):
+    """On the stream sink, which reports every pipeline gauge (the database sink has no lag)."""
+    settings.MICROADJUST_METRICS_TOKEN = TOKEN
+    visitor_client().get("/")
+    metrics.count_collect(204, "stored")
+    faults.record("profile_store", "a test's fault")
+    served = {line.split("{")[0].split(" ")[0] for line in scrape(Client()).splitlines()
+              if line and not line.startswith("#")}
+    dashboard = json.loads((ROOT / "docs" / "grafana" / "microadjust.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    assert len(exprs) >= 6
+    for expr in exprs:
+        names = set(re.findall(r"\bmicroadjust_[a-z_]+", expr))
+        assert names and names <= served, f"{expr}: {names - served} not served"
