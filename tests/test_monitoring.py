@@ -104,3 +104,42 @@ def test_the_grafana_dashboard_reads_only_metrics_the_endpoint_serves(settings, 
     for expr in exprs:
         names = set(re.findall(r"\bmicroadjust_[a-z_]+", expr))
         assert names and names <= served, f"{expr}: {names - served} not served"
+
+
+@pytest.fixture
+def metrics_site(own_database, tmp_path):
+    """The fault site (gunicorn: 2 workers, 4 threads each) with metrics on, multiprocess."""
+    from .fault_servers import serve_site
+
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    yield from serve_site(own_database, tmp_path, env={"METRICS_TOKEN": TOKEN,
+                                                       "PROMETHEUS_MULTIPROC_DIR": str(shared)})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scrape_counts_every_gunicorn_worker(metrics_site):
+    """Batches land on both workers (several connections); one scrape, answered by one worker,
+    reports them all."""
+    from .fault_servers import Visitor
+
+    visitors = [Visitor(metrics_site, f"Mozilla/5.0 (metrics {i})") for i in range(6)]
+    for visitor in visitors:
+        assert visitor.get("/")[0] == 200  # the cookie, and a personalized page
+    sent = 0
+    for _ in range(5):
+        for visitor in visitors:
+            status, _, _ = visitor.collect([{"type": "pageview", "t": int(time.time() * 1000), "path": "/"}])
+            assert status == 204
+            sent += 1
+    time.sleep(2.5)  # each worker's thread hands its counts over once a second
+    scraper = Visitor(metrics_site, "Prometheus/2.0")
+    status, headers, body = scraper.request("GET", URL, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200
+    text = body.decode()
+    assert value(text, "microadjust_collect_batches_total", status="204", reason="stored") == sent
+    assert value(text, "microadjust_page_seconds_count", personalized="yes") >= len(visitors)
+    # Both workers counted (one file of counters per process) and the scrape summed them.
+    written = list(Path(metrics_site.env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))
+    assert len(written) >= 2, written
+    assert scraper.request("GET", URL)[0] == 403
