@@ -188,3 +188,11 @@ ANALYTICS_MIN_VISITORS = 10
 # variant) pairs a process; the rest count as block "other".
 METRICS_TOKEN = None
 METRICS_MAX_BLOCK_SERIES = 200
+# Spikes and drops (``analytics/anomalies.py``): a block variant's CTR or abandon rate on a day is
+# compared with its previous days (modified z-score, by weekday); checked on this crontab for
+# the day before.
+ANOMALY_SCHEDULE = "30 5 * * *"
+ANOMALY_HISTORY_DAYS = 28
+ANOMALY_MIN_HISTORY_DAYS = 14
+ANOMALY_MIN_IMPRESSIONS = 100
+ANOMALY_THRESHOLD = 3.5

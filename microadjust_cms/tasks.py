@@ -75,3 +75,12 @@ def refresh_rollups() -> str:
     from .jobs.rollups import refresh_rollups as refresh
 
     return describe(refresh())
+
+
+@shared_task(name="microadjust_cms.find_anomalies", ignore_result=True)
+def find_anomalies() -> str:
+    """Check yesterday for spikes and drops (beat: ``ANOMALY_SCHEDULE``)."""
+    from .jobs.rollups import find_anomalies as find
+
+    found = find()
+    return f"{len(found)} spike(s) or drop(s) found"

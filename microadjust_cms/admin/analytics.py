@@ -23,6 +23,7 @@ from django.views.generic import TemplateView
 from wagtail.admin.auth import permission_denied
 from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.menu import MenuItem
+from wagtail.admin.ui.components import Component
 from wagtail.admin.ui.tables import Column, TitleColumn
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
@@ -31,7 +32,7 @@ from wagtail.models import Page
 from wagtail.permission_policies.pages import PagePermissionPolicy
 
 from ..analytics.figures import SUMMED_FIELDS, VariantFigures, day_range, variant_figures
-from ..analytics.models import ALL_DEVICES, BlockRollup, Period
+from ..analytics.models import ALL_DEVICES, Anomaly, BlockRollup, Period
 from ..conf import get_setting
 from ..signals.builtin import DEVICE_CHOICES
 
@@ -270,3 +271,28 @@ urlpatterns = [
     path("page/<int:page_id>/", PageReportView.as_view(), name="page"),
     path("results/", PersonalizationReportView.as_view(results_only=True), name="personalization_results"),
 ]
+
+
+class AnomaliesPanel(Component):
+    """The admin dashboard's "Spikes and drops" panel: the last week's anomalies."""
+
+    name = "microadjust_anomalies"
+    template_name = "microadjust_cms/admin/anomalies_panel.html"
+    order = 150
+    days = 7
+
+    def render_html(self, parent_context: Any = None) -> str:
+        request = (parent_context or {}).get("request")
+        if request is None or not PagePermissionPolicy().user_has_any_permission(
+                request.user, ["add", "change", "publish"]):
+            return ""
+        return super().render_html(parent_context)
+
+    def get_context_data(self, parent_context: Any = None) -> dict[str, Any]:
+        since = timezone.localdate() - timedelta(days=self.days)
+        found = list(Anomaly.objects.filter(day__gte=since)[:20])
+        titles = dict(Page.objects.filter(pk__in={a.page_id for a in found if a.page_id})
+                      .values_list("pk", "title"))
+        return {"anomalies": [(a, titles.get(a.page_id, "–"),
+                               page_report_url(a.page_id) if a.page_id else "") for a in found],
+                "days": self.days}

@@ -86,6 +86,13 @@ def register_erasure_menu_item():
     return erasure.menu_item()
 
 
+@hooks.register("construct_homepage_panels")
+def add_anomalies_panel(request, panels):
+    from . import analytics
+
+    panels.append(analytics.AnomaliesPanel())
+
+
 @hooks.register("register_reports_menu_item")
 def register_analytics_report_menu_item():
     from . import analytics

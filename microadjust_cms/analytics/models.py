@@ -96,3 +96,38 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups refreshed {self.last_run_at or 'never'}"
+
+
+class Anomaly(models.Model):
+    """A day on which a block variant's CTR or abandon rate left its own recent range
+    (``analytics.anomalies``)."""
+
+    class Metric(models.TextChoices):
+        CTR = "ctr", _("Click-through rate")
+        ABANDON_RATE = "abandon_rate", _("Abandon rate")
+
+    day = models.DateField()
+    page_id = models.PositiveIntegerField(null=True, blank=True)
+    block_id = models.CharField(max_length=64)
+    variant = models.CharField(max_length=50, blank=True)
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    value = models.FloatField()
+    #: The median of the rate over the days compared with, and the modified z-score.
+    median = models.FloatField()
+    score = models.FloatField()
+    impressions = models.PositiveIntegerField()
+    found_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("anomaly")
+        verbose_name_plural = _("anomalies")
+        constraints = [models.UniqueConstraint(fields=["day", "page_id", "block_id", "variant", "metric"],
+                                               name="ma_anomaly_once")]
+        ordering = ["-day", "-score"]
+
+    def __str__(self) -> str:
+        return f"{self.block_id}/{self.variant or 'default'} {self.metric} {self.direction} on {self.day}"
+
+    @property
+    def direction(self) -> str:
+        return "spike" if self.value > self.median else "drop"

@@ -21,6 +21,7 @@ SCHEDULED_TASKS = {
     "TRAIN_SCHEDULE": ("microadjust-train-engagement-model", "microadjust_cms.train_engagement_model"),
     "PURGE_SCHEDULE": ("microadjust-purge-events", "microadjust_cms.purge_events"),
     "ROLLUP_SCHEDULE": ("microadjust-refresh-rollups", "microadjust_cms.refresh_rollups"),
+    "ANOMALY_SCHEDULE": ("microadjust-find-anomalies", "microadjust_cms.find_anomalies"),
 }
 
 
