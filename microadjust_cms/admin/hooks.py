@@ -86,6 +86,17 @@ def register_erasure_menu_item():
     return erasure.menu_item()
 
 
+@hooks.register("insert_editor_js")
+def block_figures_link_js():
+    from django.templatetags.static import static
+    from django.urls import reverse
+    from django.utils.html import format_html
+
+    base = reverse("microadjust_reports:page", args=[0]).rsplit("0/", 1)[0]
+    return format_html('<script src="{}" data-ma-report-base="{}"></script>',
+                       static("microadjust_cms/js/block-figures.js"), base)
+
+
 @hooks.register("construct_homepage_panels")
 def add_anomalies_panel(request, panels):
     from . import analytics

@@ -115,3 +115,15 @@ def test_a_page_report_opens_from_the_list(admin_page, report_data, artifacts):
     page.screenshot(path=str(shot), full_page=False)
     if os.environ.get("MICROADJUST_UPDATE_SCREENSHOTS"):
         shutil.copyfile(shot, DOCS_SCREENSHOT.parent / "personalization-page-report.png")
+
+
+def test_a_personalized_block_in_the_page_editor_links_to_its_figures(admin_page, report_data):
+    page = admin_page
+    page.goto(f"/admin/pages/{report_data.pk}/edit/")
+    link = page.locator("a.ma-figures-link[href$='#block-welcome-hero']")
+    expect(link).to_have_count(1)
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href == f"/admin/microadjust/reports/personalization/page/{report_data.pk}/#block-welcome-hero"
+    page.goto(href)
+    expect(page.locator("#block-welcome-hero")).to_contain_text("CTR of each variant")
