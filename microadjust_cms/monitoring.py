@@ -30,25 +30,12 @@ class PipelineCollector:
     """The event sink's backlog, as gauges, read when scraped."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from .tracking.pipeline_status import pipeline_status
+        from .tracking.pipeline_status import gauges, pipeline_status
 
         status = pipeline_status()
-        backlog = status.get("backlog") or {}
-        sink = status.get("sink", "")
-        for name, help_text, value in (
-                ("microadjust_event_backlog_batches", "Batches in the event stream waiting for a loader",
-                 backlog.get("pending_batches")),
-                ("microadjust_event_unacknowledged_batches", "Batches a loader read and has not acknowledged",
-                 backlog.get("unacknowledged")),
-                ("microadjust_event_dead_letters", "Batches moved to the dead-letter stream",
-                 backlog.get("dead_letters")),
-                ("microadjust_event_loader_lag_seconds", "Age of the oldest batch waiting",
-                 backlog.get("lag_seconds")),
-                ("microadjust_event_sink_up", "1 when the event sink answered", 0 if status.get("error") else 1)):
-            if value is None:
-                continue
+        for name, help_text, value in gauges(status):
             gauge = GaugeMetricFamily(name, help_text, labels=["sink"])
-            gauge.add_metric([sink], float(value))
+            gauge.add_metric([status.get("sink", "")], float(value))
             yield gauge
 
 

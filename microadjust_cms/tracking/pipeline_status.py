@@ -42,22 +42,25 @@ def _newest_dead_letters(sink: RedisStreamSink, count: int) -> list[dict[str, st
     return sorted(letters, key=lambda letter: letter["id"], reverse=True)[:count]
 
 
-def prometheus_text(status: dict[str, Any]) -> str:
-    """The backlog as Prometheus gauges (for a textfile collector, or a /metrics view)."""
+def gauges(status: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(name, help, value) of the backlog's Prometheus gauges that ``status`` has values for."""
     backlog = status.get("backlog") or {}
+    found = (("microadjust_event_backlog_batches", "Batches in the event stream waiting for a loader",
+              backlog.get("pending_batches")),
+             ("microadjust_event_unacknowledged_batches", "Batches a loader read and has not acknowledged",
+              backlog.get("unacknowledged")),
+             ("microadjust_event_dead_letters", "Batches moved to the dead-letter stream",
+              backlog.get("dead_letters")),
+             ("microadjust_event_loader_lag_seconds", "Age of the oldest batch waiting",
+              backlog.get("lag_seconds")),
+             ("microadjust_event_sink_up", "1 when the event sink answered", 0 if status.get("error") else 1))
+    return [(name, help_text, value) for name, help_text, value in found if value is not None]
+
+
+def prometheus_text(status: dict[str, Any]) -> str:
+    """The backlog as Prometheus gauges (for a textfile collector: ``--status``)."""
     lines = []
-    gauges = (("microadjust_event_backlog_batches", "Batches in the event stream waiting for a loader",
-               backlog.get("pending_batches")),
-              ("microadjust_event_unacknowledged_batches", "Batches a loader read and has not acknowledged",
-               backlog.get("unacknowledged")),
-              ("microadjust_event_dead_letters", "Batches moved to the dead-letter stream",
-               backlog.get("dead_letters")),
-              ("microadjust_event_loader_lag_seconds", "Age of the oldest batch waiting",
-               backlog.get("lag_seconds")),
-              ("microadjust_event_sink_up", "1 when the event sink answered", 0 if status.get("error") else 1))
-    for name, help_text, value in gauges:
-        if value is None:
-            continue
+    for name, help_text, value in gauges(status):
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge",
                   f'{name}{{sink="{status["sink"]}"}} {value}']
     return "\n".join(lines) + "\n"
