@@ -203,9 +203,10 @@ def test_a_scheduled_run_retries_on_one_row_and_fails_when_retries_run_out(stand
 
 
 def test_beat_schedule_follows_the_settings():
-    schedule = beat_schedule({"MICROADJUST_RECLUSTER_SCHEDULE": "0 1 * * 1", "MICROADJUST_PURGE_SCHEDULE": ""})
+    schedule = beat_schedule({"MICROADJUST_RECLUSTER_SCHEDULE": "0 1 * * 1", "MICROADJUST_PURGE_SCHEDULE": "",
+                              "MICROADJUST_ANOMALY_SCHEDULE": None})
     assert {entry["task"] for entry in schedule.values()} == {
-        "microadjust_cms.recluster", "microadjust_cms.train_engagement_model"}
+        "microadjust_cms.recluster", "microadjust_cms.train_engagement_model", "microadjust_cms.refresh_rollups"}
     weekly = schedule["microadjust-recluster"]["schedule"]
     assert (weekly.minute, weekly.hour, weekly.day_of_week) == ({0}, {1}, {1})
     train = schedule["microadjust-train-engagement-model"]["schedule"]
@@ -221,12 +222,14 @@ def test_a_bad_schedule_is_a_configuration_error(value, message):
         beat_schedule({"MICROADJUST_TRAIN_SCHEDULE": value})
 
 
-def test_the_demo_schedules_the_three_jobs_nightly(settings):
+def test_the_demo_schedules_the_nightly_jobs_and_the_rollups(settings):
     from project.celery import app
 
     tasks = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
     assert set(tasks) == {"microadjust_cms.recluster", "microadjust_cms.train_engagement_model",
-                          "microadjust_cms.purge_events"}
+                          "microadjust_cms.purge_events", "microadjust_cms.refresh_rollups",
+                          "microadjust_cms.find_anomalies"}
+    assert tasks["microadjust_cms.refresh_rollups"].minute == set(range(0, 60, 10))
     assert (tasks["microadjust_cms.recluster"].hour, tasks["microadjust_cms.recluster"].minute) == ({2}, {30})
     settings.MICROADJUST_PURGE_SCHEDULE = "5 5 * * *"
     assert beat_schedule()["microadjust-purge-events"]["schedule"].hour == {5}  # via get_setting
