@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable
 
 from prometheus_client import Counter as PromCounter
@@ -77,23 +77,35 @@ def count_collect(status: int, reason: str) -> None:
         _pending[("collect", str(status), reason)] += 1
 
 
-def count_decisions(adjustments: Iterable[tuple[str, str, str]]) -> None:
-    """A rendered page's adjustments: (block id, variant, reason) each."""
+#: Rendered pages waiting to be counted: (seconds, the page's adjustments). ``deque.append`` and
+#: ``popleft`` are atomic, so a page costs the request one append and none is lost; the flusher
+#: does the counting.
+_pages: deque[tuple[float, list]] = deque()
+
+
+def count_page(seconds: float, adjustments: list[tuple[str, str, str]]) -> None:
+    """A Wagtail page answered in ``seconds``, with its adjustments ((block id, variant, reason)
+    each; none for a plain page). Read later: the list must not change after the response."""
     _ensure_flusher()
-    limit = get_setting("METRICS_MAX_BLOCK_SERIES")
+    _pages.append((seconds, adjustments))
+
+
+def count_decisions(adjustments: Iterable[tuple[str, str, str]]) -> None:
+    """Adjustments made outside a page view (the fragment API, say)."""
     with _lock:
-        for block, variant, reason in adjustments:
-            pair = (block, variant)
-            if pair not in _block_series:
-                if len(_block_series) >= limit:
-                    pair = ("other", "other")
-                else:
-                    _block_series.add(pair)
-            _pending[("decision", *pair, reason)] += 1
+        _count_decisions(adjustments)
 
 
-def observe_page(seconds: float, personalized: bool) -> None:
-    (_PERSONALIZED if personalized else _PLAIN).observe(seconds)
+def _count_decisions(adjustments: Iterable[tuple[str, str, str]]) -> None:
+    limit = get_setting("METRICS_MAX_BLOCK_SERIES")
+    for block, variant, reason in adjustments:
+        pair = (block, variant)
+        if pair not in _block_series:
+            if len(_block_series) >= limit:
+                pair = ("other", "other")
+            else:
+                _block_series.add(pair)
+        _pending[("decision", *pair, reason)] += 1
 
 
 def flush(*, force: bool = False) -> None:
@@ -104,6 +116,10 @@ def flush(*, force: bool = False) -> None:
         return
     with _lock:
         _last_flush = now
+        while _pages:
+            seconds, adjustments = _pages.popleft()
+            (_PERSONALIZED if adjustments else _PLAIN).observe(seconds)
+            _count_decisions(adjustments)
         pending = dict(_pending)
         _pending.clear()
         fault_totals = dict(faults.counters)

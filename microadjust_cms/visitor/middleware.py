@@ -34,9 +34,7 @@ class VisitorContextMiddleware:
         response = self.get_response(request)
         visitor = request.visitor  # preview or tests may have swapped it
         if visitor.page_key is not None:  # a Wagtail page was served
-            metrics.observe_page(perf_counter() - started, bool(visitor.adjustments))
-        if visitor.adjustments:
-            metrics.count_decisions(visitor.adjustments)
+            metrics.count_page(perf_counter() - started, visitor.adjustments)
         if visitor.adjustments or visitor.issue_cookie:
             headers = response.headers
             # The patch_* helpers merge with what is there; with nothing there, set it directly.
