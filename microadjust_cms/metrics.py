@@ -6,7 +6,8 @@ the request path only adds to a plain dict (``count_*``); once a second a thread
 (and the scrape, in the process that answers it) hands the sums to prometheus-client's counters,
 which in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, for gunicorn's workers) write them to
 shared files. Label sets are bounded: decisions name at most ``METRICS_MAX_BLOCK_SERIES`` (block,
-variant) pairs a process, the rest count as block "other".
+variant) pairs a process, the rest count as block "other". With metrics off (no
+``METRICS_TOKEN``), nothing is counted at all.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ _last_flush = 0.0
 
 
 _flusher_pid = 0
+
+
+def enabled() -> bool:
+    """Metrics are on when ``METRICS_TOKEN`` is set; off, the request path counts nothing."""
+    return bool(get_setting("METRICS_TOKEN"))
 
 
 def _ensure_flusher() -> None:

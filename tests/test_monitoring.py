@@ -143,3 +143,20 @@ def test_a_scrape_counts_every_gunicorn_worker(metrics_site):
     written = list(Path(metrics_site.env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))
     assert len(written) >= 2, written
     assert scraper.request("GET", URL)[0] == 403
+
+
+def test_with_metrics_off_the_request_path_counts_nothing(settings, demo):
+    settings.MICROADJUST_METRICS_TOKEN = TOKEN
+    before = scrape(Client())
+    settings.MICROADJUST_METRICS_TOKEN = None
+    client = visitor_client()
+    assert client.get("/").status_code == 200
+    assert client.post("/microadjust/collect/", "{nope", content_type="application/json",
+                       HTTP_ORIGIN="http://testserver").status_code == 400
+    assert not metrics._pages
+    settings.MICROADJUST_METRICS_TOKEN = TOKEN
+    after = scrape(Client())
+    assert value(after, "microadjust_collect_batches_total", status="400", reason="malformed_json") == \
+        value(before, "microadjust_collect_batches_total", status="400", reason="malformed_json")
+    assert value(after, "microadjust_page_seconds_count", personalized="yes") == \
+        value(before, "microadjust_page_seconds_count", personalized="yes")

@@ -129,7 +129,8 @@ def update_profile(visitor_id: str, update: BehaviourUpdate | None) -> None:
 def collect(request: HttpRequest) -> HttpResponse:
     """The endpoint, each answer counted for ``/metrics`` by status and reason."""
     response = _collect(request)
-    metrics.count_collect(response.status_code, getattr(response, "error_code", "stored"))
+    if metrics.enabled():
+        metrics.count_collect(response.status_code, getattr(response, "error_code", "stored"))
     return response
 
 

@@ -33,7 +33,7 @@ class VisitorContextMiddleware:
         started = perf_counter()
         response = self.get_response(request)
         visitor = request.visitor  # preview or tests may have swapped it
-        if visitor.page_key is not None:  # a Wagtail page was served
+        if visitor.page_key is not None and metrics.enabled():  # a Wagtail page was served
             metrics.count_page(perf_counter() - started, visitor.adjustments)
         if visitor.adjustments or visitor.issue_cookie:
             headers = response.headers
