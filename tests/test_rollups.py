@@ -149,3 +149,17 @@ def test_rows_for_all_devices_count_a_visitor_on_two_devices_once():
     assert (day_row(day, device="mobile").visitors, day_row(day).visitors) == (1, 2)
     both = day_row(day, device=ALL_DEVICES)
     assert (both.impressions, both.visitors) == (3, 2)
+
+
+def test_hours_follow_the_site_clock_in_a_zone_half_an_hour_off_utc(settings):
+    settings.TIME_ZONE = "Asia/Kolkata"  # UTC+5:30: local hours start at :30 UTC
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Asia/Kolkata")
+    now = datetime(2026, 6, 10, 12, 10, tzinfo=zone)
+    store(event("impression", now - timedelta(minutes=50)), event("impression", now - timedelta(minutes=5)))
+    rollups.refresh(now=now)
+    rollups.refresh(now=now + timedelta(minutes=20))  # rebuilt again: replaces, never duplicates
+    hours = {r.start.astimezone(zone).strftime("%H:%M"): r.impressions
+             for r in BlockRollup.objects.filter(period=Period.HOUR, device="all")}
+    assert hours == {"11:00": 1, "12:00": 1}

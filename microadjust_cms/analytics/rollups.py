@@ -102,7 +102,9 @@ def rebuild(start: datetime, end: datetime, *, now: datetime | None = None,
     of the last ``ROLLUP_HOURS``; hour rows older than that are dropped."""
     now = now or timezone.now()
     stats = stats or RefreshStats(start=start, end=end)
-    hours_from = now - timedelta(hours=get_setting("ROLLUP_HOURS"))
+    # Hours start on the site's clock (a zone half an hour off UTC starts them at :30 UTC).
+    hours_from = timezone.localtime(now - timedelta(hours=get_setting("ROLLUP_HOURS")),
+                                    timezone.get_default_timezone()).replace(minute=0, second=0, microsecond=0)
     day = start
     while day < end:
         following = _local_midnight(day + DAY + timedelta(hours=2))  # DST-proof next midnight
@@ -110,15 +112,14 @@ def rebuild(start: datetime, end: datetime, *, now: datetime | None = None,
             stats.block_rows += _rebuild(BlockRollup, _block_rows, day, following, Period.DAY)
             stats.page_rows += _rebuild(PageRollup, _page_rows, day, following, Period.DAY)
             if following > hours_from:
-                hour_start = max(day, hours_from.replace(minute=0, second=0, microsecond=0))
+                hour_start = max(day, hours_from)
                 stats.block_rows += _rebuild(BlockRollup, _block_rows, hour_start, following, Period.HOUR)
                 stats.page_rows += _rebuild(PageRollup, _page_rows, hour_start, following, Period.HOUR)
                 stats.hours += 1
         stats.days += 1
         day = following
-    cutoff = hours_from.replace(minute=0, second=0, microsecond=0)
-    BlockRollup.objects.filter(period=Period.HOUR, start__lt=cutoff).delete()
-    PageRollup.objects.filter(period=Period.HOUR, start__lt=cutoff).delete()
+    BlockRollup.objects.filter(period=Period.HOUR, start__lt=hours_from).delete()
+    PageRollup.objects.filter(period=Period.HOUR, start__lt=hours_from).delete()
     return stats
 
 

@@ -26,9 +26,14 @@
 
   function start() {
     addLinks(document);
-    // Blocks rendered later (a StreamField expands, a block is added) get theirs too.
-    new MutationObserver(function () { addLinks(document); })
-      .observe(document.body, { childList: true, subtree: true });
+    // Blocks rendered later (a StreamField expands, a block is added) get theirs too: once a
+    // frame at most, however many changes the editor makes (typing in a rich text field).
+    var queued = false;
+    new MutationObserver(function () {
+      if (queued) return;
+      queued = true;
+      window.requestAnimationFrame(function () { queued = false; addLinks(document); });
+    }).observe(document.body, { childList: true, subtree: true });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
