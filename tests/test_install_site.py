@@ -53,8 +53,16 @@ page = home.add_child(instance=LandingPage(
     title="Install check", slug="install-check", body=as_saved(LandingPage.body.field, raw)))
 page.save_revision().publish()
 result = {"collect_namespace": resolve(reverse("microadjust:collect")).namespace}
+# A returning visitor outside the global holdout (5 % of visitors get defaults everywhere): a
+# fresh random id would see the defaults one run in twenty.
+from microadjust_cms.conf import get_setting
+from microadjust_cms.experiments.runtime import in_holdout
+from microadjust_cms.visitor.context import visitor_cookie_signer
+visitor = next(v for v in (f"{i:032x}" for i in range(100)) if not in_holdout(v))
 for name, agent in (("mobile", MOBILE_UA), ("desktop", DESKTOP_UA)):
-    response = Client(HTTP_USER_AGENT=agent).get(page.url)
+    client = Client(HTTP_USER_AGENT=agent)
+    client.cookies[get_setting("COOKIE_NAME")] = visitor_cookie_signer().sign(visitor)
+    response = client.get(page.url)
     result[name] = {"status": response.status_code, "html": response.content.decode()}
 print("INSTALL-RESULT " + json.dumps(result))
 """
