@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import django_filters
-from django.db.models import ExpressionWrapper, F, FloatField, Max, Sum
+from django.db.models import ExpressionWrapper, F, FloatField
 from django.db.models.functions import NullIf
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -31,8 +31,8 @@ from wagtail.admin.widgets import AdminDateInput
 from wagtail.models import Page
 from wagtail.permission_policies.pages import PagePermissionPolicy
 
-from ..analytics.figures import SUMMED_FIELDS, VariantFigures, day_range, variant_figures
-from ..analytics.models import ALL_DEVICES, Anomaly, BlockRollup, Period
+from ..analytics.figures import VariantFigures, variant_figures, variant_totals
+from ..analytics.models import Anomaly, BlockRollup
 from ..conf import get_setting
 from ..signals.builtin import DEVICE_CHOICES
 
@@ -59,6 +59,13 @@ class PersonalizationReportFilterSet(WagtailFilterSet):
 
     def _keep(self, queryset: Any, _name: str, _value: Any) -> Any:
         return queryset
+
+
+def report_range(data: dict[str, Any]) -> tuple[date, date]:
+    """The filter form's days, in order; the last ``DEFAULT_DAYS`` when none are given."""
+    end = data.get("date_to") or timezone.localdate()
+    start = data.get("date_from") or end - timedelta(days=DEFAULT_DAYS - 1)
+    return (start, end) if start <= end else (end, start)
 
 
 class FiguresColumn(Column):
@@ -153,19 +160,11 @@ class PersonalizationReportView(ReportView):
 
     @property
     def date_range(self) -> tuple[date, date]:
-        data = self.cleaned_filters
-        end = data.get("date_to") or timezone.localdate()
-        start = data.get("date_from") or end - timedelta(days=DEFAULT_DAYS - 1)
-        return (start, end) if start <= end else (end, start)
+        return report_range(self.cleaned_filters)
 
     def get_base_queryset(self) -> Any:
-        first, after = day_range(*self.date_range)
-        impressions = NullIf(F("impressions"), 0)  # the summed annotation below
-        return (BlockRollup.objects
-                .filter(period=Period.DAY, start__gte=first, start__lt=after,
-                        device=self.cleaned_filters.get("device") or ALL_DEVICES)
-                .values("page_id", "block_id", "variant")
-                .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in SUMMED_FIELDS})
+        impressions = NullIf(F("impressions"), 0)  # the summed annotation
+        return (variant_totals(*self.date_range, device=self.cleaned_filters.get("device"))
                 .annotate(ctr=ExpressionWrapper(F("clicks") * 1.0 / impressions, output_field=FloatField()),
                           abandon_rate=ExpressionWrapper(F("abandons") * 1.0 / impressions,
                                                          output_field=FloatField()),
@@ -232,9 +231,7 @@ class PageReportView(WagtailAdminTemplateMixin, TemplateView):
 
         context = super().get_context_data(**kwargs)
         data = self.filterset.form.cleaned_data if self.filterset.is_bound and self.filterset.is_valid() else {}
-        end = data.get("date_to") or timezone.localdate()
-        start = data.get("date_from") or end - timedelta(days=DEFAULT_DAYS - 1)
-        start, end = (start, end) if start <= end else (end, start)
+        start, end = report_range(data)
         device = data.get("device") or None
         dropoff = page_dropoff(self.page.pk, start, end, device=device)
         blocks = []

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Max, Sum
+from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 
 from ..conf import get_setting
@@ -87,10 +87,10 @@ def _hidden(busiest_day: int | None) -> bool:
     return (busiest_day or 0) < get_setting("ANALYTICS_MIN_VISITORS")
 
 
-def block_figures(start: date, end: date, *, device: str | None = None,
-                  page_id: int | None = None, block_id: str | None = None) -> list[VariantFigures]:
-    """Per page, block and variant over the days ``start`` to ``end`` (included), most
-    impressions first. One grouped query over the day rows."""
+def variant_totals(start: date, end: date, *, device: str | None = None,
+                   page_id: int | None = None, block_id: str | None = None) -> QuerySet:
+    """The grouped query behind ``block_figures`` (and the admin report, which sorts it): per
+    page, block and variant, ``SUMMED_FIELDS`` summed over the days and ``busiest``."""
     first, after = day_range(start, end)
     rows = BlockRollup.objects.filter(period=Period.DAY, start__gte=first, start__lt=after,
                                       device=device or ALL_DEVICES)
@@ -99,9 +99,14 @@ def block_figures(start: date, end: date, *, device: str | None = None,
     if block_id:
         rows = rows.filter(block_id=block_id)
     # One row per day and group: the largest ``visitors`` is the busiest day.
-    totals = (rows.values("page_id", "block_id", "variant")
-              .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in SUMMED_FIELDS})
-              .order_by("-impressions", "block_id", "variant"))
+    return (rows.values("page_id", "block_id", "variant")
+            .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in SUMMED_FIELDS}))
+
+
+def block_figures(start: date, end: date, **filters: object) -> list[VariantFigures]:
+    """Per page, block and variant over the days ``start`` to ``end`` (included), most
+    impressions first (``variant_totals``' filters). One grouped query over the day rows."""
+    totals = variant_totals(start, end, **filters).order_by("-impressions", "block_id", "variant")
     return [variant_figures(row, row["busiest"]) for row in totals]
 
 
@@ -191,5 +196,5 @@ def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = N
 
 
 __all__ = ["SUMMED_FIELDS", "BlockSummary", "PageDropoff", "VariantFigures", "block_figures",
-           "day_range", "engaged_dwells", "page_blocks", "page_dropoff", "quantile_from_buckets",
+           "day_range", "engaged_dwells", "page_blocks", "page_dropoff", "quantile_from_buckets", "variant_totals",
            "variant_figures"]
