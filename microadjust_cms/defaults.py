@@ -182,6 +182,9 @@ ROLLUP_HOURS = 48
 ROLLUP_SCHEDULE = "*/10 * * * *"
 # Figures of fewer visitors than this are shown as "fewer than N", never as numbers.
 ANALYTICS_MIN_VISITORS = 10
+# Stamp the visitor's segments (cluster and rule segments, at most 8) on the events of pages that
+# adjusted something, so reports can be filtered by segment; False leaves events unstamped.
+ANALYTICS_SEGMENTS = True
 
 # Prometheus (``/microadjust/metrics/``, docs/monitoring.md): off unless a token is set; a scrape
 # sends ``Authorization: Bearer <token>``. Decisions are counted for at most this many (block,

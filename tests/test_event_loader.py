@@ -17,7 +17,7 @@ from microadjust_cms.tracking.loader import EventLoader, parse_entry
 from microadjust_cms.tracking.models import Event, LoadedBatch
 from microadjust_cms.tracking.schema import validate_batch
 from microadjust_cms.tracking.sinks import Batch
-from microadjust_cms.tracking.sinks.redis_stream import dead_letter_key, stream_key
+from microadjust_cms.tracking.sinks.redis_stream import dead_letter_key, encode_rows, stream_key
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 12, 1, 12, 0, 30, tzinfo=UTC)
@@ -26,7 +26,7 @@ T = int(datetime(2026, 12, 1, 12, tzinfo=UTC).timestamp() * 1000)
 
 def rows(count=4, block="hero"):
     events = [{"type": "dwell", "t": T + i, "block": block, "variant": "v1", "value": 10 + i,
-               "pos": i} for i in range(count)]
+               "pos": i, **({"seg": "cluster-2 deal-hunters"} if i % 2 else {})} for i in range(count)]
     return validate_batch({"v": 1, "events": events}, now=NOW, max_events=100)
 
 
@@ -145,7 +145,17 @@ def test_parse_entry_round_trips_what_the_sink_writes(stream_sink):
     assert batch_id == batch.batch_id
     received_ms = int(NOW.timestamp() * 1000)
     assert parsed[0][:5] == ("e" * 32, received_ms, "mobile", "dwell", T)
-    assert parsed[1][-1] == 1  # position
+    assert parsed[1][-2:] == (1, "cluster-2 deal-hunters")  # position, segments
+    assert parsed[0][-2:] == (0, "")
+
+
+def test_an_entry_written_before_events_carried_segments_loads_without_them(stream_sink):
+    """A stream entry from the previous version (a field fewer an event) still loads."""
+    old = [[*values[:-1]] for values in json.loads(encode_rows(rows(2)))]
+    redis().xadd(stream_key(0), {"b": "o" * 32, "v": "v" * 32, "d": "", "r": str(T), "e": json.dumps(old)})
+    stats = EventLoader(consumer="one").drain()
+    assert (stats.batches, stats.events, stats.dead_letters) == (1, 2, 0)
+    assert list(Event.objects.values_list("segments", flat=True)) == ["", ""]
 
 
 def copy_fields(body: bytes) -> list[list]:
@@ -175,15 +185,15 @@ text_values = st.text(st.characters(blacklist_categories=("Cs",), blacklist_char
 
 
 @settings(max_examples=200, deadline=None)
-@given(texts=st.lists(text_values, min_size=8, max_size=8),
+@given(texts=st.lists(text_values, min_size=9, max_size=9),
        numbers=st.lists(st.one_of(st.none(), st.integers(0, 32767)), min_size=3, max_size=3),
        times=st.lists(st.integers(0, 253_402_300_799_999), min_size=2, max_size=2))
 def test_copy_text_is_read_back_as_written(texts, numbers, times):
     row = ("v" * 32, times[0], texts[0], texts[1], times[1], numbers[0], texts[2], texts[3],
-           texts[4], texts[5], numbers[1], texts[6], texts[7], "a b", numbers[2])
+           texts[4], texts[5], numbers[1], texts[6], texts[7], "a b", numbers[2], texts[8])
     [fields] = copy_fields(copy_text([row]))
-    assert len(fields) == 15
-    assert [fields[i] for i in (2, 3, 6, 7, 8, 9, 11, 12)] == texts
+    assert len(fields) == 16
+    assert [fields[i] for i in (2, 3, 6, 7, 8, 9, 11, 12, 15)] == texts
     assert [None if fields[i] is None else int(fields[i]) for i in (5, 10, 14)] == numbers
     for index, ms in ((1, times[0]), (4, times[1])):
         parsed = datetime.strptime(fields[index], "%Y-%m-%d %H:%M:%S.%f+00").replace(tzinfo=UTC)
@@ -191,7 +201,7 @@ def test_copy_text_is_read_back_as_written(texts, numbers, times):
 
 
 def test_copy_text_refuses_a_value_holding_its_separators():
-    row = ("v" * 32, T, "", "dwell", T, None, "a\x1fb", "", "", "", None, "", "", "", None)
+    row = ("v" * 32, T, "", "dwell", T, None, "a\x1fb", "", "", "", None, "", "", "", None, "")
     with pytest.raises(ValueError):
         copy_text([row])
 

@@ -273,6 +273,7 @@ FIELD_VALUES = {
     "kind": KEY,
     "tags": st.lists(KEY, min_size=1, max_size=5).map(" ".join),
     "pos": st.integers(0, 9999),
+    "seg": st.lists(st.from_regex(r"\A[-a-zA-Z0-9_]{1,24}\Z"), min_size=1, max_size=8).map(" ".join),
 }
 #: t: well inside the day either side of now (a minute of margin for the request to arrive).
 NEAR_NOW = st.integers(-(DAY_MS - 60_000), DAY_MS - 60_000).map(lambda offset: now_ms() + offset)

@@ -1,7 +1,7 @@
 """Reports → Personalization: every personalized block's variants with their figures, read from
 the analytics rollups (a leaf: only ``wagtail_hooks`` imports this).
 
-Wagtail's report framework: filters (date range, device, block), sortable columns, CSV and XLSX
+Wagtail's report framework: filters (date range, device, segment or cluster, block), sortable columns, CSV and XLSX
 export. Figures of groups under ``ANALYTICS_MIN_VISITORS`` are shown as "fewer than N".
 """
 
@@ -34,6 +34,7 @@ from wagtail.permission_policies.pages import PagePermissionPolicy
 from ..analytics.figures import VariantFigures, variant_figures, variant_totals
 from ..analytics.models import Anomaly, BlockRollup
 from ..conf import get_setting
+from ..segments.membership import segment_choices
 from ..signals.builtin import DEVICE_CHOICES
 
 #: Days shown when no range is chosen (the last 30, today included).
@@ -41,7 +42,7 @@ DEFAULT_DAYS = 30
 
 
 class PersonalizationReportFilterSet(WagtailFilterSet):
-    """The range and device pick the rollup rows before they are summed (``get_base_queryset``),
+    """The range, device and segment pick the rollup rows before they are summed (``get_base_queryset``),
     so these filters only carry the form; the block filter narrows the summed rows."""
 
     date_from = django_filters.DateFilter(label=gettext_lazy("From"), method="_keep",
@@ -50,6 +51,10 @@ class PersonalizationReportFilterSet(WagtailFilterSet):
                                         widget=AdminDateInput)
     device = django_filters.ChoiceFilter(label=gettext_lazy("Device"), choices=DEVICE_CHOICES,
                                          method="_keep", empty_label=gettext_lazy("All devices"))
+    segment = django_filters.ChoiceFilter(
+        label=gettext_lazy("Segment"), choices=lambda: segment_choices(), method="_keep",
+        empty_label=gettext_lazy("All visitors"),
+        help_text=gettext_lazy("Visitors in the segment (or cluster) when the page was rendered."))
     block = django_filters.CharFilter(label=gettext_lazy("Block id"), field_name="block_id",
                                       lookup_expr="icontains")
 
@@ -164,7 +169,8 @@ class PersonalizationReportView(ReportView):
 
     def get_base_queryset(self) -> Any:
         impressions = NullIf(F("impressions"), 0)  # the summed annotation
-        return (variant_totals(*self.date_range, device=self.cleaned_filters.get("device"))
+        filters = self.cleaned_filters
+        return (variant_totals(*self.date_range, device=filters.get("device"), segment=filters.get("segment"))
                 .annotate(ctr=ExpressionWrapper(F("clicks") * 1.0 / impressions, output_field=FloatField()),
                           abandon_rate=ExpressionWrapper(F("abandons") * 1.0 / impressions,
                                                          output_field=FloatField()),
@@ -204,8 +210,8 @@ class PersonalizationReportView(ReportView):
 
 
 class PageReportView(WagtailAdminTemplateMixin, TemplateView):
-    """One page: how far down its views scrolled, its blocks ranked by engagement, and each
-    block's variants side by side with their CTR intervals."""
+    """One page: how far down its views scrolled, its blocks ranked by engagement, each block's
+    variants side by side with their CTR intervals, and its last hours hour by hour."""
 
     template_name = "microadjust_cms/admin/analytics_page.html"
     header_icon = "doc-full"
@@ -226,21 +232,26 @@ class PageReportView(WagtailAdminTemplateMixin, TemplateView):
                 {"url": "", "label": self.page.title}]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        from ..analytics.charts import dropoff_chart, interval_chart
-        from ..analytics.figures import page_blocks, page_dropoff
+        from ..analytics.charts import dropoff_chart, hours_chart, interval_chart
+        from ..analytics.figures import page_blocks, page_dropoff, page_hours
 
         context = super().get_context_data(**kwargs)
         data = self.filterset.form.cleaned_data if self.filterset.is_bound and self.filterset.is_valid() else {}
         start, end = report_range(data)
-        device = data.get("device") or None
-        dropoff = page_dropoff(self.page.pk, start, end, device=device)
+        picked = {"device": data.get("device") or None, "segment": data.get("segment") or None}
+        dropoff = page_dropoff(self.page.pk, start, end, **picked)
         blocks = []
-        for block in page_blocks(self.page.pk, start, end, device=device):
+        for block in page_blocks(self.page.pk, start, end, **picked):
             shown = [v for v in block.variants if not v.hidden and v.ctr_interval]
             blocks.append((block, interval_chart(
                 [(v.variant or "default", min(v.ctr, 1.0), *v.ctr_interval) for v in shown],
                 title=_("CTR of each variant of %(block)s, with 95%% intervals") % {"block": block.block_id})))
+        hours = page_hours(self.page.pk, **picked)
         context.update({
+            "hours": hours, "rollup_hours": len(hours),
+            "hours_chart": hours_chart(
+                [(f"{timezone.localtime(h.start):%H:%M}", None if h.hidden else h.impressions) for h in hours],
+                title=_("Block impressions on this page, hour by hour")),
             "page": self.page, "start": start, "end": end, "form": self.filterset.form,
             "min_visitors": get_setting("ANALYTICS_MIN_VISITORS"), "dropoff": dropoff, "blocks": blocks,
             "dropoff_chart": dropoff_chart(dropoff.reached, title=_("Share of page views reaching each "

@@ -69,3 +69,28 @@ def interval_chart(rows: Sequence[tuple[str, float, float, float]], *, title: st
                  f'fill="currentColor">{top_value:.0%}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308
+
+
+def hours_chart(hours: Sequence[tuple[str, int | None]], *, title: str) -> SafeString:
+    """One bar per hour (label, count); an hour whose figures are hidden (None) is a gap."""
+    width, height, left, bottom, top = 560, 180, 44, 28, 10
+    span = height - top - bottom
+    step = (width - left - 10) / max(len(hours), 1)
+    peak = max((count or 0 for _label, count in hours), default=0) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="{escape(title)}" class="ma-chart" style="width:100%;max-width:640px;height:auto">',
+             f"<title>{escape(title)}</title>",
+             f'<line x1="{left}" y1="{top + span}" x2="{width - 10}" y2="{top + span}" stroke="#999"/>',
+             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="11" fill="currentColor">{peak:,}</text>',
+             f'<text x="{left - 6}" y="{top + span + 4}" text-anchor="end" font-size="11" fill="currentColor">0</text>']
+    for i, (label, count) in enumerate(hours):
+        x = left + i * step
+        if count is not None:
+            bar = span * count / peak
+            parts.append(f'<rect x="{x + step * 0.1:.1f}" y="{top + span - bar:.1f}" width="{step * 0.8:.1f}" '
+                         f'height="{bar:.1f}" fill="{BAR}"><title>{escape(label)}: {count:,}</title></rect>')
+        if i % 6 == 0:
+            parts.append(f'<text x="{x + step / 2:.1f}" y="{height - 10}" text-anchor="middle" font-size="11" '
+                         f'fill="currentColor">{escape(label)}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308

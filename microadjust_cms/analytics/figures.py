@@ -7,20 +7,31 @@ histogram (``DWELL_EDGES_MS``), interpolated within a bucket. A group whose busi
 fewer than ``ANALYTICS_MIN_VISITORS`` visitors is shown as "fewer than N", without figures:
 the busiest day is a floor of the distinct visitors over the range, so no group that small is
 ever shown, whatever the range. Without a device filter the rows for all devices together are
-read (``ALL_DEVICES``: a visitor on two devices is one visitor there).
+read (``ALL_DEVICES``: a visitor on two devices is one visitor there); likewise the rows for all
+visitors (``ALL_VISITORS``) without a segment filter. A segment's figures count the events
+stamped with it when their page was rendered (``Event.segments``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 
 from ..conf import get_setting
 from ..experiments.stats_core import wilson_interval
-from .models import ALL_DEVICES, DWELL_BUCKETS, DWELL_EDGES_MS, SCROLL_MILESTONES, BlockRollup, PageRollup, Period
+from .models import (
+    ALL_DEVICES,
+    ALL_VISITORS,
+    DWELL_BUCKETS,
+    DWELL_EDGES_MS,
+    SCROLL_MILESTONES,
+    BlockRollup,
+    PageRollup,
+    Period,
+)
 
 #: The rollup counts summed over a range.
 SUMMED_FIELDS = ("impressions", "visitors", "clicks", "abandons", "converters", "dwells", "dwell_ms",
@@ -87,13 +98,20 @@ def _hidden(busiest_day: int | None) -> bool:
     return (busiest_day or 0) < get_setting("ANALYTICS_MIN_VISITORS")
 
 
-def variant_totals(start: date, end: date, *, device: str | None = None,
+def day_rows(model: type[BlockRollup] | type[PageRollup], start: date, end: date, *,
+             device: str | None = None, segment: str | None = None) -> QuerySet:
+    """The day rows of ``model`` from ``start`` to ``end`` for one device (or all devices) and
+    one segment (or all visitors)."""
+    first, after = day_range(start, end)
+    return model.objects.filter(period=Period.DAY, start__gte=first, start__lt=after,
+                                device=device or ALL_DEVICES, segment=segment or ALL_VISITORS)
+
+
+def variant_totals(start: date, end: date, *, device: str | None = None, segment: str | None = None,
                    page_id: int | None = None, block_id: str | None = None) -> QuerySet:
     """The grouped query behind ``block_figures`` (and the admin report, which sorts it): per
     page, block and variant, ``SUMMED_FIELDS`` summed over the days and ``busiest``."""
-    first, after = day_range(start, end)
-    rows = BlockRollup.objects.filter(period=Period.DAY, start__gte=first, start__lt=after,
-                                      device=device or ALL_DEVICES)
+    rows = day_rows(BlockRollup, start, end, device=device, segment=segment)
     if page_id is not None:
         rows = rows.filter(page_id=page_id)
     if block_id:
@@ -153,15 +171,14 @@ def engaged_dwells(buckets: list[int]) -> int:
     return sum(count for low, count in zip(lower_edges, buckets, strict=True) if low >= threshold)
 
 
-def page_blocks(page_id: int, start: date, end: date, *, device: str | None = None) -> list[BlockSummary]:
+def page_blocks(page_id: int, start: date, end: date, *, device: str | None = None,
+                segment: str | None = None) -> list[BlockSummary]:
     """The page's blocks ranked by engagement (most engaged first), each with its variants."""
-    first, after = day_range(start, end)
-    rows = BlockRollup.objects.filter(period=Period.DAY, start__gte=first, start__lt=after,
-                                      device=device or ALL_DEVICES, page_id=page_id)
+    rows = day_rows(BlockRollup, start, end, device=device, segment=segment).filter(page_id=page_id)
     per_block = (rows.values("block_id")
                  .annotate(busiest=Max("visitors"), **{name: Sum(name) for name in SUMMED_FIELDS}))
     variants: dict[str, list[VariantFigures]] = {}
-    for figures in block_figures(start, end, device=device, page_id=page_id):
+    for figures in block_figures(start, end, device=device, segment=segment, page_id=page_id):
         variants.setdefault(figures.block_id, []).append(figures)
     summaries = []
     for row in per_block:
@@ -180,11 +197,10 @@ def page_blocks(page_id: int, start: date, end: date, *, device: str | None = No
     return summaries
 
 
-def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = None) -> PageDropoff:
+def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = None,
+                 segment: str | None = None) -> PageDropoff:
     """How far down a page its views scrolled, over the days ``start`` to ``end``."""
-    first, after = day_range(start, end)
-    rows = PageRollup.objects.filter(period=Period.DAY, page_id=page_id, start__gte=first,
-                                     start__lt=after, device=device or ALL_DEVICES)
+    rows = day_rows(PageRollup, start, end, device=device, segment=segment).filter(page_id=page_id)
     sums = rows.aggregate(busiest=Max("visitors"), pageviews=Sum("pageviews"), visitors=Sum("visitors"),
                           **{f"s{m}": Sum(f"scroll_{m}") for m in SCROLL_MILESTONES})
     if _hidden(sums["busiest"]):
@@ -195,6 +211,48 @@ def page_dropoff(page_id: int, start: date, end: date, *, device: str | None = N
                                 for m in SCROLL_MILESTONES})
 
 
-__all__ = ["SUMMED_FIELDS", "BlockSummary", "PageDropoff", "VariantFigures", "block_figures",
-           "day_range", "engaged_dwells", "page_blocks", "page_dropoff", "quantile_from_buckets", "variant_totals",
-           "variant_figures"]
+@dataclass(frozen=True)
+class HourFigures:
+    """A page's figures for one hour, all its blocks together (the hourly rollups)."""
+
+    start: datetime
+    #: Fewer than ``ANALYTICS_MIN_VISITORS`` visitors in the hour: no figures shown.
+    hidden: bool
+    pageviews: int | None = None
+    impressions: int | None = None
+    clicks: int | None = None
+    ctr: float | None = None
+    abandons: int | None = None
+
+
+def page_hours(page_id: int, *, device: str | None = None, segment: str | None = None,
+               now: datetime | None = None) -> list[HourFigures]:
+    """The page's last ``ROLLUP_HOURS`` hours, oldest first, every hour listed (an hour without
+    events has zeros). An hour's visitors, for the privacy threshold, are the most of its page
+    views' visitors and any one block variant's (distinct visitors do not add up)."""
+    zone = timezone.get_default_timezone()
+    now = timezone.localtime(now or timezone.now(), zone)
+    last = now.replace(minute=0, second=0, microsecond=0).astimezone(UTC)  # instants: DST-proof
+    hours = [last - timedelta(hours=k) for k in range(get_setting("ROLLUP_HOURS") - 1, -1, -1)]
+    where = {"period": Period.HOUR, "start__gte": hours[0], "page_id": page_id,
+             "device": device or ALL_DEVICES, "segment": segment or ALL_VISITORS}
+    blocks = {row["start"]: row for row in BlockRollup.objects.filter(**where).values("start").annotate(
+        busiest=Max("visitors"), impressions=Sum("impressions"), clicks=Sum("clicks"), abandons=Sum("abandons"))}
+    pages = {row["start"]: row for row in PageRollup.objects.filter(**where).values("start", "visitors", "pageviews")}
+    found = []
+    for hour in hours:
+        block, page = blocks.get(hour, {}), pages.get(hour, {})
+        if _hidden(max(block.get("busiest") or 0, page.get("visitors") or 0)):
+            found.append(HourFigures(start=hour, hidden=True))
+            continue
+        impressions, clicks = block.get("impressions") or 0, block.get("clicks") or 0
+        found.append(HourFigures(start=hour, hidden=False, pageviews=page.get("pageviews") or 0,
+                                 impressions=impressions, clicks=clicks,
+                                 ctr=clicks / impressions if impressions else None,
+                                 abandons=block.get("abandons") or 0))
+    return found
+
+
+__all__ = ["SUMMED_FIELDS", "BlockSummary", "HourFigures", "PageDropoff", "VariantFigures", "block_figures",
+           "day_range", "day_rows", "engaged_dwells", "page_blocks", "page_dropoff", "page_hours",
+           "quantile_from_buckets", "variant_totals", "variant_figures"]

@@ -18,6 +18,9 @@ DWELL_BUCKETS = len(DWELL_EDGES_MS) + 1
 SCROLL_MILESTONES = (25, 50, 75, 90, 100)
 #: The ``device`` of the rows for all devices together (never a device the tracker reports).
 ALL_DEVICES = "all"
+#: The ``segment`` of the rows for all visitors (a segment's rows count only the events
+#: stamped with it: ``Event.segments``).
+ALL_VISITORS = ""
 
 
 class Period(models.TextChoices):
@@ -26,7 +29,7 @@ class Period(models.TextChoices):
 
 
 class BlockRollup(models.Model):
-    """A block variant's figures for one period, page and device."""
+    """A block variant's figures for one period, page, device and segment."""
 
     period = models.CharField(max_length=4, choices=Period.choices)
     start = models.DateTimeField(help_text=_("Start of the period, in the site's time zone."))
@@ -34,6 +37,7 @@ class BlockRollup(models.Model):
     block_id = models.CharField(max_length=64)
     variant = models.CharField(max_length=50, blank=True)
     device = models.CharField(max_length=8, blank=True)
+    segment = models.CharField(max_length=100, blank=True, default=ALL_VISITORS)
     impressions = models.PositiveIntegerField(default=0)
     #: Distinct visitors with an impression in the period.
     visitors = models.PositiveIntegerField(default=0)
@@ -50,9 +54,10 @@ class BlockRollup(models.Model):
     class Meta:
         verbose_name = _("block rollup")
         constraints = [models.UniqueConstraint(
-            fields=["period", "start", "page_id", "block_id", "variant", "device"],
+            fields=["period", "start", "page_id", "block_id", "variant", "device", "segment"],
             name="ma_block_rollup_key")]
         indexes = [models.Index(fields=["period", "start"], name="ma_block_rollup_time"),
+                   models.Index(fields=["period", "device", "segment", "start"], name="ma_block_rollup_report"),
                    models.Index(fields=["block_id", "period", "start"], name="ma_block_rollup_block")]
 
     def __str__(self) -> str:
@@ -60,12 +65,13 @@ class BlockRollup(models.Model):
 
 
 class PageRollup(models.Model):
-    """A page's views and how far down they scrolled, for one period and device."""
+    """A page's views and how far down they scrolled, for one period, device and segment."""
 
     period = models.CharField(max_length=4, choices=Period.choices)
     start = models.DateTimeField()
     page_id = models.PositiveIntegerField()
     device = models.CharField(max_length=8, blank=True)
+    segment = models.CharField(max_length=100, blank=True, default=ALL_VISITORS)
     pageviews = models.PositiveIntegerField(default=0)
     visitors = models.PositiveIntegerField(default=0)
     scroll_25 = models.PositiveIntegerField(default=0)
@@ -76,7 +82,7 @@ class PageRollup(models.Model):
 
     class Meta:
         verbose_name = _("page rollup")
-        constraints = [models.UniqueConstraint(fields=["period", "start", "page_id", "device"],
+        constraints = [models.UniqueConstraint(fields=["period", "start", "page_id", "device", "segment"],
                                                name="ma_page_rollup_key")]
         indexes = [models.Index(fields=["page_id", "period", "start"], name="ma_page_rollup_page")]
 

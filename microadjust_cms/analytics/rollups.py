@@ -26,7 +26,16 @@ from django.utils import timezone
 from ..conf import get_setting
 from ..tracking.hooks import events_changed
 from ..tracking.models import Event
-from .models import ALL_DEVICES, DWELL_EDGES_MS, SCROLL_MILESTONES, BlockRollup, PageRollup, Period, RollupState
+from .models import (
+    ALL_DEVICES,
+    ALL_VISITORS,
+    DWELL_EDGES_MS,
+    SCROLL_MILESTONES,
+    BlockRollup,
+    PageRollup,
+    Period,
+    RollupState,
+)
 
 logger = logging.getLogger("microadjust_cms.analytics")
 DAY = timedelta(days=1)
@@ -124,21 +133,55 @@ def rebuild(start: datetime, end: datetime, *, now: datetime | None = None,
 
 
 def _rebuild(model, rows, start: datetime, end: datetime, period: str) -> int:
-    """Delete the period's rows, insert them anew: per device, and for all devices together
-    (``ALL_DEVICES``: distinct visitors are counted across devices, not summed)."""
+    """Delete the period's rows, insert them anew: per device and for all devices together
+    (``ALL_DEVICES``: distinct visitors are counted across devices, not summed); for all
+    visitors (``ALL_VISITORS``) and for each known segment stamped on the period's events."""
     model.objects.filter(period=period, start__gte=start, start__lt=end).delete()
-    objects = [model(period=period, **row) for by_device in (True, False)
-               for row in rows(start, end, period, by_device)]
+    objects = [model(period=period, segment=segment, **row)
+               for segment in (ALL_VISITORS, *_stamped_segments(start, end))
+               for by_device in (True, False)
+               for row in rows(start, end, period, by_device, segment)]
     model.objects.bulk_create(objects, batch_size=1000)
     return len(objects)
+
+
+def known_segments() -> set[str]:
+    """Slugs a rollup may be kept for: rule segments and clusters (past runs' too) that exist.
+    A slug forged into an event's stamp is stored with the event but rolled up for nobody."""
+    from ..learning.models import Cluster
+    from ..segments.models import Segment
+
+    return {*Segment.objects.values_list("slug", flat=True), *Cluster.objects.values_list("slug", flat=True)}
+
+
+def _stamped_segments(start: datetime, end: datetime) -> list[str]:
+    """The known segments stamped on some event of the period, in slug order."""
+    stamps = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end).exclude(segments="")
+              .values_list("segments", flat=True).distinct().order_by())
+    found = {slug for stamp in stamps for slug in stamp.split(" ")}
+    return sorted(found & known_segments()) if found else []
+
+
+def _in_segment(segment: str) -> Q:
+    """Events whose stamp holds ``segment`` as a whole slug (slugs hold no space or %)."""
+    return (Q(segments=segment) | Q(segments__startswith=f"{segment} ")
+            | Q(segments__endswith=f" {segment}") | Q(segments__contains=f" {segment} "))
+
+
+def _events(start: datetime, end: datetime, segment: str):
+    events = Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+    return events.filter(_in_segment(segment)) if segment else events
 
 
 def _trunc(period: str):
     return Trunc("occurred_at", period, tzinfo=timezone.get_default_timezone())
 
 
-def _block_rows(start: datetime, end: datetime, period: str, by_device: bool = True) -> list[dict]:
-    """One grouped query: per period, page, block, variant and device (or all devices)."""
+def _block_rows(start: datetime, end: datetime, period: str, by_device: bool = True,
+                segment: str = ALL_VISITORS) -> list[dict]:
+    """One grouped query: per period, page, block, variant and device (or all devices), over
+    the events of all visitors or of those stamped with ``segment``. A converter is a visitor
+    with an impression who converted later in the period, whatever the conversion's stamp."""
     converted = Event.objects.annotate(bucket=_trunc(period)).filter(
         type=Event.Type.CONVERSION, visitor_id=OuterRef("visitor_id"),
         occurred_at__gte=OuterRef("occurred_at"), occurred_at__lt=end, bucket=OuterRef("bucket"))
@@ -150,7 +193,7 @@ def _block_rows(start: datetime, end: datetime, period: str, by_device: bool = T
         within = dwell & Q(value__gte=low) & (Q(value__lt=edge) if edge is not None else Q())
         buckets[f"dwell_b{i}"] = Count("id", filter=within)
         low = edge
-    rows = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+    rows = (_events(start, end, segment)
             .exclude(block_id="")
             .annotate(bucket=_trunc(period), converted=Exists(converted))
             .values("bucket", "page_id", "block_id", "variant", *(("device",) if by_device else ()))
@@ -166,11 +209,12 @@ def _block_rows(start: datetime, end: datetime, period: str, by_device: bool = T
     return [{"start": row.pop("bucket"), "device": row.pop("device", ALL_DEVICES), **row} for row in rows]
 
 
-def _page_rows(start: datetime, end: datetime, period: str, by_device: bool = True) -> list[dict]:
+def _page_rows(start: datetime, end: datetime, period: str, by_device: bool = True,
+               segment: str = ALL_VISITORS) -> list[dict]:
     pageview = Q(type=Event.Type.PAGEVIEW)
     scrolls = {f"scroll_{m}": Count("id", filter=Q(type=Event.Type.SCROLL, value=m))
                for m in SCROLL_MILESTONES}
-    rows = (Event.objects.filter(occurred_at__gte=start, occurred_at__lt=end, page_id__isnull=False)
+    rows = (_events(start, end, segment).filter(page_id__isnull=False)
             .filter(Q(type=Event.Type.PAGEVIEW) | Q(type=Event.Type.SCROLL))
             .annotate(bucket=_trunc(period))
             .values("bucket", "page_id", *(("device",) if by_device else ()))

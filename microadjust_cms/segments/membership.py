@@ -99,6 +99,27 @@ class SegmentMembership:
         return len(self) > 0
 
 
+def segment_stamp(visitor: Any, *, limit: int, length: int) -> str:
+    """The visitor's segments as the tracker stamps them on events (``Event.segments``): the
+    cluster first, then rule segments in name order, space-separated, at most ``limit`` slugs
+    and ``length`` characters (a slug that would not fit is left out, never cut)."""
+    from .clusters import cluster_cache
+
+    found = membership(visitor)
+    if visitor.overrides.get("segments") is not None:
+        return ""  # a preview "as a segment" is an editor, not a visitor
+    rules = segment_cache.get()
+    stamp: list[str] = []
+    size = -1
+    for slug in [*cluster_cache.get().active, *sorted(rules)]:
+        if len(stamp) >= limit:
+            break
+        if size + 1 + len(slug) <= length and slug in found:
+            stamp.append(slug)
+            size += 1 + len(slug)
+    return " ".join(stamp)
+
+
 def _in_cluster(visitor: Any, slug: str) -> bool:
     """Membership of a cluster segment: the visitor's ``cluster`` signal names it. False when
     the profile store is down (as every profile rule)."""

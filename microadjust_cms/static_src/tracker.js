@@ -32,6 +32,7 @@
     ev.t = Date.now();
     if (c.page) ev.page = c.page;
     ev.path = c.path;
+    if (c.seg) ev.seg = c.seg;
     queue.push(ev);
     if (queue.length >= 50) flush(false);
   }

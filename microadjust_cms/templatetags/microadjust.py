@@ -195,6 +195,23 @@ def tracker_urls() -> tuple[str, str, str] | None:
     return _tracker_urls[key]
 
 
+def _segment_stamp(request: Any) -> str:
+    """The visitor's segments for analytics (``Event.segments``), on pages that adjusted
+    something only: a page without personalization never loads the profile for it."""
+    from ..conf import get_setting
+    from ..segments.membership import segment_stamp
+    from ..tracking.schema import MAX_SEGMENTS, MAX_SEGMENTS_LENGTH
+    from ..visitor.stores import StoreUnavailable
+
+    visitor = getattr(request, "visitor", None)
+    if visitor is None or not visitor.adjusted or not get_setting("ANALYTICS_SEGMENTS"):
+        return ""
+    try:
+        return segment_stamp(visitor, limit=MAX_SEGMENTS, length=MAX_SEGMENTS_LENGTH)
+    except StoreUnavailable:
+        return ""  # the profile store is down: events go unstamped, the page still renders
+
+
 @register.simple_tag(takes_context=True)
 def microadjust_tracker(context: template.Context) -> str:
     """The tracker script and its settings (through ``json_script``, no inline globals).
@@ -231,5 +248,8 @@ def microadjust_tracker(context: template.Context) -> str:
         "fragment": fragment,
         "swapCap": get_setting("TRIGGER_FREQUENCY_CAP"),
     }
+    segments = _segment_stamp(request)
+    if segments:
+        config["seg"] = segments
     return format_html('{}<script src="{}" defer></script>',
                        json_script(config, "microadjust-config"), script)

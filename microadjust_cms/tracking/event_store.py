@@ -41,7 +41,7 @@ from .models import Event
 #: The keys of a ``schema.validate_batch`` row, in column order (visitor, received_at
 #: and device added here: they are the same for the whole batch).
 ROW_FIELDS = ("type", "occurred_at", "page_id", "path", "previous_path", "block_id", "variant",
-              "value", "name", "content_type", "tags", "position")
+              "value", "name", "content_type", "tags", "position", "segments")
 FIELDS = ("visitor_id", "received_at", "device", *ROW_FIELDS)
 
 
@@ -70,7 +70,8 @@ def _postgresql_sql(alias: str) -> str:
     not eleven a row, and the statement text is the same for every batch size. ``WITH
     ORDINALITY`` keeps the batch's order in the ids."""
     definitions = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in ROW_FIELDS)
-    selected = ", ".join(f"e.{name}" for name in ROW_FIELDS)
+    # A row built without "segments" (written before events carried them) stores none.
+    selected = ", ".join("coalesce(e.segments, '')" if name == "segments" else f"e.{name}" for name in ROW_FIELDS)
     return (f"INSERT INTO {_table(alias)} SELECT %s, %s, %s, {selected} FROM ROWS FROM "
             f"(json_to_recordset(%s::json) AS ({definitions})) WITH ORDINALITY AS e "
             "ORDER BY e.ordinality")
@@ -133,8 +134,8 @@ def _store_postgresql(connection: Any, visitor_id: str, device: str,
 def _store_values(connection: Any, visitor_id: str, device: str,
                   rows: Sequence[dict[str, Any]], received_at: datetime) -> None:
     """Other databases: a multi-row ``INSERT ... VALUES`` in a transaction."""
-    values = [(visitor_id, received_at, device, *(row.get(name) for name in ROW_FIELDS))
-              for row in rows]
+    values = [(visitor_id, received_at, device, *(row.get(name) for name in ROW_FIELDS[:-1]),
+               row.get("segments") or "") for row in rows]
     with transaction.atomic(using=connection.alias, savepoint=False):
         insert_rows(connection, values)
 
@@ -184,12 +185,12 @@ def copy_text(values: Sequence[tuple]) -> bytes:
     null = _NULL
     lines = []
     for (visitor, received, device, kind, occurred, page, path, previous, block, variant, value,
-         name, content_type, tags, position) in values:
+         name, content_type, tags, position, segments) in values:
         lines.append(
             f"{visitor}\x1f{_time_text(received, seconds)}\x1f{device}\x1f{kind}\x1f"
             f"{_time_text(occurred, seconds)}\x1f{null if page is None else page}\x1f{path}\x1f"
             f"{previous}\x1f{block}\x1f{variant}\x1f{null if value is None else value}\x1f{name}"
-            f"\x1f{content_type}\x1f{tags}\x1f{null if position is None else position}")
+            f"\x1f{content_type}\x1f{tags}\x1f{null if position is None else position}\x1f{segments}")
     body = "\x1e".join(lines)
     separators = len(FIELDS) - 1
     if body.count("\x1f") != separators * len(values) or body.count("\x1e") != len(values) - 1:

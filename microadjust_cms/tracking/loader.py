@@ -108,6 +108,8 @@ def parse_entry(fields: dict) -> tuple[str, list[tuple]]:
         raise BadBatch("the visitor or device holds a control character")
     rows = []
     for values in encoded:
+        if type(values) is list and len(values) == _ROW_LENGTH - 1:
+            values.append("")  # written before events carried segments: none
         if type(values) is not list or len(values) != _ROW_LENGTH:
             raise BadBatch(f"an event has {len(values) if isinstance(values, list) else 0} "
                            f"fields, not {_ROW_LENGTH}")

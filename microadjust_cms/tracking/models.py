@@ -45,6 +45,10 @@ class Event(models.Model):
     #: Where the block stood: its position in a RankedBlock (``data-ma-pos``), else its index
     #: among the page's tracked blocks; 0 first. Empty for page events.
     position = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: The visitor's segments (rule and cluster slugs, space-separated) when the page was
+    #: rendered, as ``{% microadjust_tracker %}`` stamped them; empty on pages that adjusted
+    #: nothing. Analytics break figures down by them (``analytics.rollups``).
+    segments = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         verbose_name = _("event")

@@ -26,8 +26,13 @@ CONTENT_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}\Z")
 MAX_TAGS = 5
 #: A block's position on the page or in its RankedBlock (``data-ma-pos``), 0 first.
 MAX_POSITION = 9999
+#: The visitor's segments when the page was rendered ("seg": slugs, space-separated), as
+#: ``{% microadjust_tracker %}`` stamps them (``SEGMENT_RE``: a slug, as ``SlugField`` allows).
+SEGMENT_RE = re.compile(r"^[-a-zA-Z0-9_]{1,100}\Z")
+MAX_SEGMENTS = 8
+MAX_SEGMENTS_LENGTH = 200
 
-_PAGE = ("page", "path")
+_PAGE = ("page", "path", "seg")
 #: Block events may say what the block holds (its content type, "kind", and tags) and where it
 #: stood ("pos": the engagement model learns how position changes engagement).
 _CONTENT = ("kind", "tags", "pos")
@@ -106,6 +111,14 @@ def _check_tags(_kind: str, value: Any, _now_ms: int) -> str | None:
     return None
 
 
+def _check_segments(_kind: str, value: Any, _now_ms: int) -> str | None:
+    slugs = value.split(" ") if isinstance(value, str) and len(value) <= MAX_SEGMENTS_LENGTH else None
+    if not slugs or len(slugs) > MAX_SEGMENTS or not all(SEGMENT_RE.match(s) for s in slugs):
+        return (f"must be 1 to {MAX_SEGMENTS} space-separated segment slugs "
+                f"(letters, digits, - and _; at most {MAX_SEGMENTS_LENGTH} characters in all)")
+    return None
+
+
 def _check_value(kind: str, value: Any, _now_ms: int) -> str | None:
     if type(value) is int and kind != "scroll" and 0 <= value <= MAX_DWELL_MS:
         return None
@@ -130,13 +143,14 @@ _CHECKS = {
     "name": lambda _k, value, _n: _text(value, 100),
     "kind": _check_kind,
     "tags": _check_tags,
+    "seg": _check_segments,
     "pos": lambda _k, value, _n: _integer(value, 0, MAX_POSITION),
     "value": _check_value,
 }
 
 
 #: Text fields whose check depends on the value alone: a value found valid once is valid again.
-_TEXT_FIELDS = frozenset({"path", "previous", "block", "variant", "name", "kind", "tags"})
+_TEXT_FIELDS = frozenset({"path", "previous", "block", "variant", "name", "kind", "tags", "seg"})
 #: Per text field, values found valid (paths, block ids, variant names repeat across events and
 #: batches: a set look-up instead of a check a field). Bounded: emptied past ``_KNOWN_LIMIT``.
 _known: dict[str, set[str]] = {name: set() for name in _TEXT_FIELDS}
@@ -216,6 +230,7 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
             "content_type": event.get("kind", ""),
             "tags": event.get("tags", ""),
             "position": event.get("pos"),
+            "segments": event.get("seg", ""),
         })
     if errors:
         raise BatchError(errors)

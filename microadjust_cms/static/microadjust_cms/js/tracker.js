@@ -3,7 +3,7 @@
 function consented(){return!c.consent||(";"+d.cookie.replace(/ /g,"")).indexOf(";"+c.consentCookie+"=1")>=0;}
 function allowed(){return!blocked()&&consented();}
 function blockEvent(type,b,ev){ev=ev||{};ev.type=type;ev.block=b.id;ev.variant=b.variant;ev.pos=b.pos;if(b.kind)ev.kind=b.kind;if(b.tags)ev.tags=b.tags;return ev;}
-function push(ev){if(!allowed())return;ev.t=Date.now();if(c.page)ev.page=c.page;ev.path=c.path;queue.push(ev);if(queue.length>=50)flush(false);}
+function push(ev){if(!allowed())return;ev.t=Date.now();if(c.page)ev.page=c.page;ev.path=c.path;if(c.seg)ev.seg=c.seg;queue.push(ev);if(queue.length>=50)flush(false);}
 function stored(){try{return JSON.parse(w.localStorage.getItem(KEY)||"[]");}catch(e){return[];}}
 function store(events){try{if(events.length)w.localStorage.setItem(KEY,JSON.stringify(events.slice(-500)));else w.localStorage.removeItem(KEY);}catch(e){}}
 function send(events,leaving){var body=JSON.stringify({v:1,events:events});if(leaving&&nav.sendBeacon&&nav.sendBeacon(c.endpoint,new Blob([body],{type:"application/json"}))){return;}
