@@ -77,7 +77,8 @@ def segments(db):
     Segment.objects.create(name="Mobile", slug="mobile", condition={"signal": "device", "op": "eq", "value": "mobile"})
     Segment.objects.create(name="Newsletter", slug="newsletter", condition={
         "signal": "utm_source", "op": "eq", "value": "newsletter"})
-    Segment.objects.create(name="Tablets", slug="tablets", condition={"signal": "device", "op": "eq", "value": "tablet"})
+    Segment.objects.create(name="Tablets", slug="tablets", condition={
+        "signal": "device", "op": "eq", "value": "tablet"})
 
 
 def test_a_page_that_adjusted_something_stamps_the_visitors_segments(segments):
