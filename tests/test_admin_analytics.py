@@ -147,3 +147,36 @@ def test_the_page_report_refuses_what_it_should(boss, client, django_user_model,
     nobody.user_permissions.add(*Permission.objects.filter(codename="access_admin"))
     client.force_login(nobody)
     assert client.get(f"{URL}page/{figures_ready}/").status_code in (302, 403)
+
+
+def test_segment_filter_shows_the_figures_of_the_visitors_stamped_with_it(boss, figures_ready):
+    from microadjust_cms.segments.models import Segment
+
+    Segment.objects.create(name="Deal hunters", slug="deal", condition={
+        "signal": "device", "op": "eq", "value": "mobile"})
+    stamped = traffic("hero", "v2", 15, 5, page_id=figures_ready)
+    for e in stamped:
+        e.segments = "deal"
+    Event.objects.bulk_create(stamped)
+    rollups.refresh()
+    html = boss.get(URL).content.decode()
+    assert 'value="deal"' in html and "Deal hunters" in html  # offered in the filter
+    rows = table_rows(boss.get(URL, {"segment": "deal"}).content.decode())
+    assert len(rows) == 1 and "v2" in rows[0] and "15" in rows[0] and "33.3%" in rows[0]
+    assert len(table_rows(boss.get(URL).content.decode())) == 4  # everyone: all four variants
+    forged = boss.get(URL, {"segment": "no-such-segment"})
+    assert forged.status_code == 200 and "Select a valid choice" in forged.content.decode()
+    page = boss.get(f"{URL}page/{figures_ready}/", {"segment": "deal"}).content.decode()
+    sections = page.split("data-ma-block-figures=")[1:]
+    assert len(sections) == 1 and 'data-ma-variant-figures="v2"' in sections[0]
+
+
+def test_the_page_report_shows_the_last_hours(boss, figures_ready):
+    html = boss.get(f"{URL}page/{figures_ready}/").content.decode()
+    assert "The last 48 hours, hour by hour" in html
+    assert "Block impressions on this page, hour by hour" in html  # the chart's title
+    hours = html.split("data-ma-hours>", 1)[1].split("</table>", 1)[0]
+    assert hours.count("<tr data-ma-hour=") == 48
+    an_hour_ago = timezone.localtime(timezone.now() - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    row = hours.split(f'data-ma-hour="{an_hour_ago.isoformat()}"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>86</td>" in row and "<td>20</td>" in row  # every block's impressions and clicks

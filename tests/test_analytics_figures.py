@@ -100,3 +100,32 @@ def test_quantiles_from_buckets():
     counts = [0] * DWELL_BUCKETS
     counts[-1] = 3  # all past the last edge: its lower edge
     assert figures.quantile_from_buckets(counts, 0.9) == 1800.0
+
+
+def test_figures_for_one_segment_and_the_hours_of_a_page():
+    from microadjust_cms.segments.models import Segment
+
+    Segment.objects.create(name="Deal", slug="deal", condition={"signal": "device", "op": "eq", "value": "mobile"})
+    now = DAY1 + timedelta(hours=3, minutes=20)
+    stamped = traffic(DAY1, "v1", visitors(12, "s"), clicks=6)
+    for e in stamped:
+        e.segments = "deal"
+    Event.objects.bulk_create(stamped + traffic(DAY1, "v1", visitors(30, "u"), clicks=0)
+                              + traffic(DAY1 + timedelta(hours=2), "v1", visitors(3, "w"), clicks=1))
+    rollups.refresh(now=now)
+    (everyone,) = figures.block_figures(date(2026, 6, 8), date(2026, 6, 8))
+    (deal,) = figures.block_figures(date(2026, 6, 8), date(2026, 6, 8), segment="deal")
+    assert (everyone.impressions, everyone.clicks) == (45, 7)
+    assert (deal.impressions, deal.clicks, deal.ctr) == (12, 6, 0.5)
+    assert figures.block_figures(date(2026, 6, 8), date(2026, 6, 8), segment="nobody") == []
+
+    hours = figures.page_hours(3, now=now)
+    assert len(hours) == 48  # ROLLUP_HOURS, oldest first, every hour listed
+    assert hours[-1].start == now.replace(minute=0) and hours[0].start == now.replace(minute=0) - timedelta(hours=47)
+    by_hour = {h.start: h for h in hours}
+    ten = by_hour[DAY1]
+    assert not ten.hidden and (ten.impressions, ten.clicks) == (42, 6)
+    assert by_hour[DAY1 + timedelta(hours=2)].hidden  # 3 visitors: under the threshold
+    assert by_hour[DAY1 + timedelta(hours=1)].hidden  # nobody at all is fewer than 10 too
+    (deal_hour,) = [h for h in figures.page_hours(3, segment="deal", now=now) if not h.hidden]
+    assert (deal_hour.start, deal_hour.impressions, deal_hour.ctr) == (DAY1, 12, 0.5)

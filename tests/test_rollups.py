@@ -33,7 +33,7 @@ def store(*events: Event) -> None:
 
 
 def day_row(day: datetime, **key) -> BlockRollup:
-    key = {"page_id": 7, "block_id": "hero", "variant": "v1", "device": "desktop"} | key
+    key = {"page_id": 7, "block_id": "hero", "variant": "v1", "device": "desktop", "segment": ""} | key
     return BlockRollup.objects.get(period=Period.DAY, start=day, **key)
 
 
@@ -163,3 +163,35 @@ def test_hours_follow_the_site_clock_in_a_zone_half_an_hour_off_utc(settings):
     hours = {r.start.astimezone(zone).strftime("%H:%M"): r.impressions
              for r in BlockRollup.objects.filter(period=Period.HOUR, device="all")}
     assert hours == {"11:00": 1, "12:00": 1}
+
+
+def test_segment_rows_count_the_events_stamped_with_each_known_segment():
+    """Per segment: only events whose stamp holds the slug as a whole word ("dealer" is not
+    "deal"); a slug naming no segment or cluster (forged, or deleted) gets no rows; the rows for
+    all visitors count every event; conversions count whatever their own stamp."""
+    from microadjust_cms.learning.models import Cluster
+    from microadjust_cms.segments.models import Segment
+
+    Segment.objects.create(name="Deal", slug="deal", condition={"signal": "device", "op": "eq", "value": "mobile"})
+    Cluster.objects.create(number=1, slug="cluster-1", name="Readers")
+    morning = NOW.replace(hour=9)
+    a, b, c, d = "a" * 32, "b" * 32, "c" * 32, "d" * 32
+    store(event("impression", morning, a, segments="cluster-1 deal"),
+          event("click", morning, a, segments="cluster-1 deal"),
+          event("impression", morning, b, segments="deal"),
+          event("impression", morning, c),
+          event("impression", morning, d, segments="dealer forged"),
+          event("conversion", morning + timedelta(minutes=5), a, name="signup"),  # unstamped
+          event("pageview", morning, a, segments="cluster-1 deal"), event("pageview", morning, c))
+    rollups.refresh(now=NOW)
+    day = NOW.replace(hour=0)
+    everyone = day_row(day, device=ALL_DEVICES)
+    assert (everyone.impressions, everyone.visitors, everyone.clicks) == (4, 4, 1)
+    deal = day_row(day, device=ALL_DEVICES, segment="deal")
+    assert (deal.impressions, deal.visitors, deal.clicks, deal.converters) == (2, 2, 1, 1)
+    cluster = day_row(day, segment="cluster-1")
+    assert (cluster.impressions, cluster.visitors, cluster.converters) == (1, 1, 1)
+    assert set(BlockRollup.objects.values_list("segment", flat=True)) == {"", "deal", "cluster-1"}
+    pages = dict(PageRollup.objects.filter(period=Period.DAY, device=ALL_DEVICES)
+                 .values_list("segment", "pageviews"))
+    assert pages == {"": 2, "deal": 1, "cluster-1": 1}
