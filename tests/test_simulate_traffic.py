@@ -66,6 +66,9 @@ def test_every_event_is_stored_through_the_endpoint(run):
         Event.objects.values_list("content_type", flat=True).distinct())
     # Block events carry the position the tracker would send.
     assert not Event.objects.exclude(block_id="").filter(position__isnull=True).exists()
+    # ... and the segment stamp of the page they came from: returning visitors are "loyal".
+    stamps = set(Event.objects.exclude(segments="").values_list("segments", flat=True).distinct())
+    assert "loyal-readers" in {slug for stamp in stamps for slug in stamp.split()}
 
 
 def test_visits_are_spread_over_the_simulated_days(run):

@@ -194,14 +194,22 @@ def _block_event(type_: str, block: TrackedBlock, t: int, base: dict[str, Any],
     return event
 
 
+def page_fields(config: dict[str, Any]) -> dict[str, Any]:
+    """What the tracker adds to every event of a page: its path, id and segment stamp."""
+    base: dict[str, Any] = {"path": config.get("path") or "/"}
+    if isinstance(config.get("page"), int):
+        base["page"] = config["page"]
+    if config.get("seg"):
+        base["seg"] = config["seg"]
+    return base
+
+
 def page_view_events(kind: VisitorType, page: TrackedPage, *, t0_ms: int, previous: str,
                      rng: np.random.Generator) -> PageViewEvents:
     """The events a visitor of ``kind`` makes on ``page`` (its ``config`` must be set), in time
     order, starting with the page view at ``t0_ms``."""
     config = page.config or {}
-    base: dict[str, Any] = {"path": config.get("path") or "/"}
-    if isinstance(config.get("page"), int):
-        base["page"] = config["page"]
+    base = page_fields(config)
     impression_ms = int(config.get("impressionMs") or 750)
     abandon_ms = int(config.get("abandonMs") or 2000)
     pageview = {"type": "pageview", "t": t0_ms, **base}
@@ -249,9 +257,7 @@ def conversion_event(page: TrackedPage, block: TrackedBlock | None, *, t_ms: int
     """A conversion on ``page``, named after a goal the page declares (else ``DEFAULT_GOAL``),
     attributed to ``block`` when the visitor clicked one."""
     config = page.config or {}
-    base: dict[str, Any] = {"path": config.get("path") or "/"}
-    if isinstance(config.get("page"), int):
-        base["page"] = config["page"]
+    base = page_fields(config)
     goals = (block.goals if block is not None and block.goals else page.goals) or [DEFAULT_GOAL]
     name = goals[int(rng.integers(len(goals)))][:100]
     if block is not None:
