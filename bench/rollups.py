@@ -6,7 +6,8 @@ devices, 200,000 visitors; impressions, clicks, dwells, abandons, scrolls, page 
 conversions) are inserted with one ``INSERT ... SELECT`` over ``generate_series``; the rollups
 are built (``rollups.rebuild`` over the 30 days) and refreshed once as the scheduled job does;
 then each report is asked ``--repeat`` times (median, p90): the block report over 30 days, over
-7 days for one device, for one page, and a page's scroll drop-off. As the baseline in the same
+7 days for one device, for one page, for one segment, for one device and cluster over 7 days,
+a page's scroll drop-off and a page's last 48 hours. As the baseline in the same
 run, the block report's figures computed from the event table itself (the grouped query a
 rollup is built from, over the 30 days), ``--baseline-repeat`` times.
 
@@ -35,15 +36,19 @@ DATABASE = "microadjust_rollup_bench"
 SERVER = "postgres://postgres@127.0.0.1:5432/"
 BUDGET_MS = 300
 DAYS = 30
+CLUSTERS = 4
+RULE_SEGMENTS = ("loyal", "campaign")
 
 #: One statement. Events come in sessions of 20 (s = i / 20): a session is one visitor (among
 #: 200,000) on one page (among 40) on one device, within a minute; its events are 7 page views,
 #: 5 impressions, 1 click, 3 dwells, 2 scrolls, 1 abandon and 1 conversion, on the page's 5
 #: blocks, each shown in the session's variant (among 3). Sessions spread over the 30 days.
+#: Every event is stamped with its visitor's segments (``SEGMENTS``): one of 4 clusters, and
+#: the rule segments "loyal" (a third of visitors) and "campaign" (a fifth).
 GENERATE = """
 INSERT INTO microadjust_cms_event
   (visitor_id, type, occurred_at, received_at, page_id, path, previous_path, block_id, variant,
-   value, name, content_type, tags, device, position)
+   value, name, content_type, tags, device, position, segments)
 SELECT md5(((i / 20) %% 200000)::text),
        t.kind,
        %(end)s::timestamptz - ((((i / 20) * 7919) %% (%(days)s * 86400 - 60) + 60 - i %% 20)
@@ -58,7 +63,10 @@ SELECT md5(((i / 20) %% 200000)::text),
        CASE WHEN t.kind = 'conversion' THEN 'signup' ELSE '' END,
        '', '',
        (ARRAY['desktop', 'mobile', 'tablet'])[1 + (i / 140) %% 3],
-       CASE WHEN t.kind IN ('impression', 'click', 'dwell', 'abandon') THEN i %% 5 END
+       CASE WHEN t.kind IN ('impression', 'click', 'dwell', 'abandon') THEN i %% 5 END,
+       CASE WHEN %(stamped)s THEN 'cluster-' || (1 + ((i / 20) %% 200000) %% 4)
+         || CASE WHEN ((i / 20) %% 200000) %% 3 = 0 THEN ' loyal' ELSE '' END
+         || CASE WHEN ((i / 20) %% 200000) %% 5 = 0 THEN ' campaign' ELSE '' END ELSE '' END
 FROM generate_series(1::bigint, %(events)s::bigint) AS i
 CROSS JOIN LATERAL (SELECT (ARRAY['pageview', 'pageview', 'pageview', 'pageview', 'pageview',
     'pageview', 'pageview', 'impression', 'impression', 'impression', 'impression', 'impression',
@@ -95,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--baseline-repeat", type=int, default=3)
+    parser.add_argument("--no-segments", action="store_true",
+                        help="stamp no segment on the events (what segment rows cost, by difference)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "rollups.json")
     args = parser.parse_args(argv)
 
@@ -115,11 +125,20 @@ def main(argv: list[str] | None = None) -> int:
 
         from microadjust_cms.analytics import figures, rollups
         from microadjust_cms.analytics.models import BlockRollup, PageRollup
+        from microadjust_cms.learning.models import Cluster
+        from microadjust_cms.segments.models import Segment
+
+        for number in range(1, CLUSTERS + 1):
+            Cluster.objects.create(number=number, slug=f"cluster-{number}", name=f"Cluster {number}")
+        for slug in RULE_SEGMENTS:
+            Segment.objects.create(name=slug.title(), slug=slug, condition={
+                "signal": "device", "op": "eq", "value": "mobile"})
 
         end = timezone.now().replace(microsecond=0)
         started = time.perf_counter()
         with connection.cursor() as cursor:
-            cursor.execute(GENERATE, {"end": end, "days": DAYS, "events": args.events})
+            cursor.execute(GENERATE, {"end": end, "days": DAYS, "events": args.events,
+                                      "stamped": not args.no_segments})
             cursor.execute("ANALYZE microadjust_cms_event")
         generate_seconds = time.perf_counter() - started
         print(f"{args.events:,} events inserted in {generate_seconds:.1f} s")
@@ -147,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             "blocks, 30 days": lambda: figures.block_figures(month, last),
             "blocks, 7 days, mobile": lambda: figures.block_figures(week, last, device="mobile"),
             "blocks of one page, 30 days": lambda: figures.block_figures(month, last, page_id=5),
+            "blocks, 30 days, one segment": lambda: figures.block_figures(month, last, segment="loyal"),
+            "blocks, 7 days, mobile, one cluster": lambda: figures.block_figures(
+                week, last, device="mobile", segment="cluster-2"),
+            "a page's last 48 hours": lambda: figures.page_hours(5, now=end),
             "page drop-off, 30 days": lambda: figures.page_dropoff(5, month, last),
         }
         results = {name: timed(report, args.repeat) for name, report in reports.items()}
@@ -156,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         from django.db.models import Sum
 
         check = {(r["page_id"], r["block_id"], r["variant"]): r["n"] for r in
-                 BlockRollup.objects.filter(period="day", start__gte=first_day, start__lt=after, device="all")
+                 BlockRollup.objects.filter(period="day", start__gte=first_day, start__lt=after, device="all",
+                                            segment="")
                  .values("page_id", "block_id", "variant").annotate(n=Sum("impressions"))}
         raw: dict = {}
         for row in raw_rows[0]:  # per device: summed here, as the rows for all devices hold
@@ -176,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "rollups",
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "setup": {"database": "PostgreSQL", "days": DAYS, "pages": 40, "blocks_per_page": 5,
-                  "variants": 3, "devices": 3, "visitors": 200_000, "python": platform.python_version(),
+                  "variants": 3, "devices": 3, "visitors": 200_000, "clusters": CLUSTERS,
+                  "rule_segments": len(RULE_SEGMENTS), "python": platform.python_version(),
                   "cpus": os.cpu_count()},
+        "segments_stamped": not args.no_segments,
         "counts": counts,
         "generate_seconds": round(generate_seconds, 1),
         "build_seconds": round(build_seconds, 1),
