@@ -19,9 +19,10 @@ ZONE = timezone.get_default_timezone()
 DAY = date(2026, 6, 30)  # a Tuesday
 
 
-def rollup(day: date, impressions: int, clicks: int, abandons: int = 0, block="hero", variant="v1"):
+def rollup(day: date, impressions: int, clicks: int, abandons: int = 0, block="hero", variant="v1",
+           segment=""):
     BlockRollup.objects.create(period=Period.DAY, start=datetime.combine(day, time(), tzinfo=ZONE),
-                               page_id=3, block_id=block, variant=variant, device=ALL_DEVICES,
+                               page_id=3, block_id=block, variant=variant, device=ALL_DEVICES, segment=segment,
                                impressions=impressions, visitors=impressions, clicks=clicks, abandons=abandons)
 
 
@@ -36,6 +37,7 @@ def history(days: int = 28, *, weekend_ctr: float = 0.10, weekday_ctr: float = 0
 def test_a_ctr_drop_is_found_and_an_ordinary_day_is_not():
     history()
     rollup(DAY, 1000, 104, abandons=205)
+    rollup(DAY, 200, 2, abandons=41, segment="loyal")  # a segment's own low CTR: not everyone's
     assert anomalies.find(DAY) == []
     Anomaly.objects.all().delete()
     BlockRollup.objects.filter(start__date=DAY).delete()

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from ..conf import get_setting
 from .figures import day_range
-from .models import ALL_DEVICES, Anomaly, BlockRollup, Period
+from .models import ALL_DEVICES, ALL_VISITORS, Anomaly, BlockRollup, Period
 
 #: Anomaly.Metric → (numerator field, denominator field) of the daily rollup rows.
 RATES = {Anomaly.Metric.CTR: ("clicks", "impressions"),
@@ -74,8 +74,8 @@ def find(day: date) -> list[Finding]:
     """The block variants whose rates on ``day`` left their range (module doc)."""
     history_days = get_setting("ANOMALY_HISTORY_DAYS")
     first, after = day_range(day - timedelta(days=history_days), day)
-    rows = (BlockRollup.objects.filter(period=Period.DAY, device=ALL_DEVICES, start__gte=first,
-                                       start__lt=after)
+    rows = (BlockRollup.objects.filter(period=Period.DAY, device=ALL_DEVICES, segment=ALL_VISITORS,
+                                       start__gte=first, start__lt=after)
             .values_list("start", "page_id", "block_id", "variant", "impressions", "clicks", "abandons"))
     series: dict[tuple, dict[date, tuple[int, int, int]]] = defaultdict(dict)
     zone = timezone.get_default_timezone()

@@ -25,9 +25,11 @@ pytestmark = pytest.mark.browser
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "personalization-report.png"
 
 
-def traffic(page_id: int, block: str, variant: str, people: int, clicks: int, device: str) -> list[Event]:
+def traffic(page_id: int, block: str, variant: str, people: int, clicks: int, device: str,
+            segments: str = "") -> list[Event]:
     when = timezone.now() - timedelta(hours=2)
-    common = {"page_id": page_id, "path": "/", "block_id": block, "variant": variant, "device": device}
+    common = {"page_id": page_id, "path": "/", "block_id": block, "variant": variant, "device": device,
+              "segments": segments}
     ids = [hashlib.md5(f"{block}-{variant}-{device}-{i}".encode()).hexdigest() for i in range(people)]
     events = [Event(type="impression", occurred_at=when, visitor_id=v, **common) for v in ids]
     events += [Event(type="click", occurred_at=when, visitor_id=v, **common) for v in ids[:clicks]]
@@ -53,13 +55,27 @@ def report_data(site_db):
     from project.demo.models import HomePage
 
     home = HomePage.objects.get()
-    Event.objects.bulk_create(traffic(home.pk, "welcome-hero", "returning", 60, 21, "desktop")
+    # The demo's rule segments, as the tracker stamps them: returning visitors are loyal readers,
+    # the mobile banner's visitors came from a campaign.
+    Event.objects.bulk_create(traffic(home.pk, "welcome-hero", "returning", 60, 21, "desktop", "loyal-readers")
                               + traffic(home.pk, "welcome-hero", "default", 80, 8, "desktop")
-                              + traffic(home.pk, "mobile-banner", "mobile", 30, 12, "mobile")
+                              + traffic(home.pk, "mobile-banner", "mobile", 30, 12, "mobile", "campaign-visitors")
                               + traffic(home.pk, "newsletter-offer", "default", 5, 1, "desktop")
                               + page_views(home.pk, 150, {25: 140, 50: 110, 75: 70, 90: 30, 100: 12}))
     rollups.refresh()
     return home
+
+
+def test_the_report_filters_by_segment_through_its_form(admin_page, report_data):
+    page = admin_page
+    page.goto("/admin/microadjust/reports/personalization/")
+    table = page.locator("table.listing")
+    expect(table.locator("tbody tr")).to_have_count(4)
+    page.get_by_label("Segment").select_option(label="Campaign visitors")
+    expect(table.locator("tbody tr")).to_have_count(1)  # Wagtail's filters apply as they change
+    expect(table.locator("tbody tr").first).to_contain_text("mobile-banner")
+    expect(table.locator("tbody tr").first).to_contain_text("40.0%")
+    assert "segment=campaign-visitors" in page.url
 
 
 def test_the_report_filters_by_device_and_sorts(admin_page, report_data, artifacts):
@@ -115,6 +131,25 @@ def test_a_page_report_opens_from_the_list(admin_page, report_data, artifacts):
     page.screenshot(path=str(shot), full_page=False)
     if os.environ.get("MICROADJUST_UPDATE_SCREENSHOTS"):
         shutil.copyfile(shot, DOCS_SCREENSHOT.parent / "personalization-page-report.png")
+
+    # The last 48 hours, from the hourly rollups: a chart, and a table behind a disclosure.
+    hours_chart = page.get_by_role("img", name="Block impressions on this page, hour by hour")
+    hours_chart.scroll_into_view_if_needed()
+    expect(hours_chart).to_be_visible()
+    expect(hours_chart.locator("rect")).to_have_count(1)  # one hour with traffic; the rest blank
+    hours = page.locator("[data-ma-hours]")
+    expect(hours).to_be_hidden()
+    page.get_by_text("The same figures as a table").click()
+    expect(hours).to_be_visible()
+    expect(hours.locator("tbody tr")).to_have_count(48)
+    busy = hours.locator("tbody tr", has_text="175")  # 60 + 80 + 30 + 5 impressions
+    expect(busy).to_have_count(1)
+    expect(busy).to_contain_text("150")  # page views
+    section = page.locator("[data-ma-hours-chart]")
+    section.screenshot(path=str(artifacts / "personalization-page-hours.png"))
+    if os.environ.get("MICROADJUST_UPDATE_SCREENSHOTS"):
+        shutil.copyfile(artifacts / "personalization-page-hours.png",
+                        DOCS_SCREENSHOT.parent / "personalization-page-hours.png")
 
 
 def test_a_personalized_block_in_the_page_editor_links_to_its_figures(admin_page, report_data):
