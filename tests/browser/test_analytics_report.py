@@ -4,6 +4,7 @@ sorting through Wagtail's own listing controls."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 from datetime import timedelta
@@ -71,6 +72,8 @@ def test_the_report_filters_by_segment_through_its_form(admin_page, report_data)
     page.goto("/admin/microadjust/reports/personalization/")
     table = page.locator("table.listing")
     expect(table.locator("tbody tr")).to_have_count(4)
+    page.get_by_role("button", name="Show filters").click()  # Wagtail's filter menu
+    page.get_by_role("button", name="Segment").click()
     page.get_by_label("Segment").select_option(label="Campaign visitors")
     expect(table.locator("tbody tr")).to_have_count(1)  # Wagtail's filters apply as they change
     expect(table.locator("tbody tr").first).to_contain_text("mobile-banner")
@@ -132,24 +135,59 @@ def test_a_page_report_opens_from_the_list(admin_page, report_data, artifacts):
     if os.environ.get("MICROADJUST_UPDATE_SCREENSHOTS"):
         shutil.copyfile(shot, DOCS_SCREENSHOT.parent / "personalization-page-report.png")
 
-    # The last 48 hours, from the hourly rollups: a chart, and a table behind a disclosure.
-    hours_chart = page.get_by_role("img", name="Block impressions on this page, hour by hour")
-    hours_chart.scroll_into_view_if_needed()
-    expect(hours_chart).to_be_visible()
-    expect(hours_chart.locator("rect")).to_have_count(1)  # one hour with traffic; the rest blank
+
+
+@pytest.fixture
+def hourly_data(site_db):
+    """A day and a half of traffic on the home page's hero, rising and falling by the hour."""
+    call_command("load_demo", stdout=open(os.devnull, "w"))
+    from project.demo.models import HomePage
+
+    home = HomePage.objects.get()
+    now = timezone.now()
+    events = []
+    for back in range(1, 37):
+        when = now - timedelta(hours=back)
+        people = 12 + round(20 * (1 + math.sin(2 * math.pi * (when.hour - 9) / 24)))
+        common = {"page_id": home.pk, "path": "/", "block_id": "welcome-hero", "variant": "returning",
+                  "device": "desktop"}
+        ids = [hashlib.md5(f"{back}-{i}".encode()).hexdigest() for i in range(people)]
+        events += [Event(type="impression", occurred_at=when, visitor_id=v, **common) for v in ids]
+        events += [Event(type="click", occurred_at=when, visitor_id=v, **common) for v in ids[:people // 4]]
+    Event.objects.bulk_create(events)
+    rollups.refresh()
+    return home, now
+
+
+def test_the_page_report_shows_its_last_hours(admin_page, hourly_data, artifacts):
+    """The hourly rollups: a chart of the last 48 hours, and a table behind a disclosure."""
+    home, now = hourly_data
+    page = admin_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"/admin/microadjust/reports/personalization/page/{home.pk}/#hours")
+    chart = page.get_by_role("img", name="Block impressions on this page, hour by hour")
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect")).to_have_count(36)  # 36 hours of traffic; 12 without are blank
     hours = page.locator("[data-ma-hours]")
     expect(hours).to_be_hidden()
     page.get_by_text("The same figures as a table").click()
     expect(hours).to_be_visible()
     expect(hours.locator("tbody tr")).to_have_count(48)
-    busy = hours.locator("tbody tr", has_text="175")  # 60 + 80 + 30 + 5 impressions
-    expect(busy).to_have_count(1)
-    expect(busy).to_contain_text("150")  # page views
-    section = page.locator("[data-ma-hours-chart]")
-    section.screenshot(path=str(artifacts / "personalization-page-hours.png"))
+    latest = hours.locator("tbody tr").nth(1)  # newest first; the current hour has nothing yet
+    hour_ago = now - timedelta(hours=1)
+    people = 12 + round(20 * (1 + math.sin(2 * math.pi * (hour_ago.hour - 9) / 24)))
+    expect(latest.locator("td").nth(1)).to_have_text(str(people))
+    expect(latest.locator("td").nth(2)).to_have_text(str(people // 4))
+    expect(hours.locator("tbody tr").first).to_contain_text("fewer than 10 visitors")
+    page.get_by_text("The same figures as a table").click()  # closed again for the picture
+    page.mouse.move(0, 0)
+    section = page.locator("#hours")
+    section.scroll_into_view_if_needed()
+    shot = artifacts / "personalization-page-hours.png"
+    box = section.bounding_box()
+    page.screenshot(path=str(shot), clip={"x": box["x"] - 16, "y": box["y"] - 12, "width": 1010, "height": 350})
     if os.environ.get("MICROADJUST_UPDATE_SCREENSHOTS"):
-        shutil.copyfile(artifacts / "personalization-page-hours.png",
-                        DOCS_SCREENSHOT.parent / "personalization-page-hours.png")
+        shutil.copyfile(shot, DOCS_SCREENSHOT.parent / "personalization-page-hours.png")
 
 
 def test_a_personalized_block_in_the_page_editor_links_to_its_figures(admin_page, report_data):
