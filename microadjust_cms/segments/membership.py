@@ -101,13 +101,13 @@ class SegmentMembership:
 
 def segment_stamp(visitor: Any, *, limit: int, length: int) -> str:
     """The visitor's segments as the tracker stamps them on events (``Event.segments``): the
-    cluster first, then rule segments in name order, space-separated, at most ``limit`` slugs
+    cluster first, then rule segments in slug order, space-separated, at most ``limit`` slugs
     and ``length`` characters (a slug that would not fit is left out, never cut)."""
     from .clusters import cluster_cache
 
-    found = membership(visitor)
     if visitor.overrides.get("segments") is not None:
         return ""  # a preview "as a segment" is an editor, not a visitor
+    found = membership(visitor)
     rules = segment_cache.get()
     stamp: list[str] = []
     size = -1
