@@ -26,15 +26,18 @@ demo: install
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Synthetic visitors browse the demo (through the real collect endpoint), then the nightly jobs
-# run once, so the demo has named clusters, an engagement model and the figures of
-# Reports → Personalization. Then `make demo` serves it.
+# run once, so the demo has named clusters and an engagement model; then a day of new visitors
+# (placed in those clusters as they arrive), so Reports → Personalization has figures by cluster
+# as well as by rule segment. Then `make demo` serves it.
 VISITORS ?= 300
+VISITORS_AFTER ?= 100
 demo-learn: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py simulate_traffic --visitors $(VISITORS)
 	$(BIN)/python manage.py microadjust_recluster
 	$(BIN)/python manage.py microadjust_train
+	$(BIN)/python manage.py simulate_traffic --visitors $(VISITORS_AFTER) --days 1 --seed 5
 	$(BIN)/python manage.py microadjust_rollup
 
 test: install-test
