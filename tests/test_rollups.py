@@ -117,7 +117,7 @@ def test_an_earlier_announcement_wins_and_a_later_one_keeps_it():
 
 def test_a_failed_refresh_leaves_its_days_to_the_next(monkeypatch):
     store(event("impression", NOW))
-    monkeypatch.setattr(rollups, "_block_rows", lambda *a: 1 / 0)
+    monkeypatch.setattr(rollups, "_block_query", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         rollups.refresh(now=NOW)
     assert RollupState.objects.get().dirty_from == NOW.replace(hour=0)

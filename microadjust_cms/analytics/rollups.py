@@ -17,8 +17,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.dispatch import receiver
 from django.utils import timezone
@@ -118,12 +118,17 @@ def rebuild(start: datetime, end: datetime, *, now: datetime | None = None,
     while day < end:
         following = _local_midnight(day + DAY + timedelta(hours=2))  # DST-proof next midnight
         with transaction.atomic():
-            stats.block_rows += _rebuild(BlockRollup, _block_rows, day, following, Period.DAY)
-            stats.page_rows += _rebuild(PageRollup, _page_rows, day, following, Period.DAY)
+            if connection.vendor == "postgresql":
+                # The planner costs these grouped queries above ``jit_above_cost``; compiling
+                # took about 30 ms of each query's 100 (measured), and saved nothing.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL jit = off")
+            stats.block_rows += _rebuild(BlockRollup, _block_query, day, following, Period.DAY)
+            stats.page_rows += _rebuild(PageRollup, _page_query, day, following, Period.DAY)
             if following > hours_from:
                 hour_start = max(day, hours_from)
-                stats.block_rows += _rebuild(BlockRollup, _block_rows, hour_start, following, Period.HOUR)
-                stats.page_rows += _rebuild(PageRollup, _page_rows, hour_start, following, Period.HOUR)
+                stats.block_rows += _rebuild(BlockRollup, _block_query, hour_start, following, Period.HOUR)
+                stats.page_rows += _rebuild(PageRollup, _page_query, hour_start, following, Period.HOUR)
                 stats.hours += 1
         stats.days += 1
         day = following
@@ -132,17 +137,49 @@ def rebuild(start: datetime, end: datetime, *, now: datetime | None = None,
     return stats
 
 
-def _rebuild(model, rows, start: datetime, end: datetime, period: str) -> int:
+def _rebuild(model, query, start: datetime, end: datetime, period: str) -> int:
     """Delete the period's rows, insert them anew: per device and for all devices together
     (``ALL_DEVICES``: distinct visitors are counted across devices, not summed); for all
     visitors (``ALL_VISITORS``) and for each known segment stamped on the period's events."""
     model.objects.filter(period=period, start__gte=start, start__lt=end).delete()
-    objects = [model(period=period, segment=segment, **row)
-               for segment in (ALL_VISITORS, *_stamped_segments(start, end))
-               for by_device in (True, False)
-               for row in rows(start, end, period, by_device, segment)]
-    model.objects.bulk_create(objects, batch_size=1000)
-    return len(objects)
+    inserted = 0
+    for segment in (ALL_VISITORS, *_stamped_segments(start, end)):
+        for by_device in (True, False):
+            grouped = query(start, end, period, by_device, segment)
+            if connection.vendor == "postgresql":
+                inserted += _insert_select(model, grouped, period=period, segment=segment, by_device=by_device)
+            else:
+                objects = [model(period=period, segment=segment, **row) for row in _as_rows(grouped)]
+                model.objects.bulk_create(objects, batch_size=1000)
+                inserted += len(objects)
+    return inserted
+
+
+def _insert_select(model, grouped: QuerySet, *, period: str, segment: str, by_device: bool) -> int:
+    """PostgreSQL: ``INSERT INTO <rollups> SELECT ... FROM (<the grouped query>)``, so the rows
+    never travel to Python and back (half a rebuild's time went to building and inserting them).
+    The bucket is local time (``Trunc`` with the site's zone); ``AT TIME ZONE`` makes it the
+    instant Django would have stored."""
+    quote = connection.ops.quote_name
+    copied = [f.name for f in model._meta.concrete_fields
+              if f.name not in ("id", "period", "segment", "start", "device")]
+    columns = ["period", "segment", "start", "device", *copied]
+    inner, inner_params = grouped.query.sql_with_params()
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} "
+           f"({', '.join(quote(model._meta.get_field(c).column) for c in columns)}) "
+           f"SELECT %s, %s, r.bucket AT TIME ZONE %s, {'r.device' if by_device else '%s'}, "
+           f"{', '.join(f'r.{quote(c)}' for c in copied)} FROM ({inner}) AS r")
+    params = [period, segment, timezone.get_default_timezone_name(),
+              *(() if by_device else (ALL_DEVICES,)), *inner_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _as_rows(grouped: QuerySet) -> list[dict]:
+    """The grouped query's rows as rollup fields (``bucket`` is ``start``; no device column
+    means all devices)."""
+    return [{"start": row.pop("bucket"), "device": row.pop("device", ALL_DEVICES), **row} for row in grouped]
 
 
 def known_segments() -> set[str]:
@@ -179,6 +216,12 @@ def _trunc(period: str):
 
 def _block_rows(start: datetime, end: datetime, period: str, by_device: bool = True,
                 segment: str = ALL_VISITORS) -> list[dict]:
+    """``_block_query``'s rows."""
+    return _as_rows(_block_query(start, end, period, by_device, segment))
+
+
+def _block_query(start: datetime, end: datetime, period: str, by_device: bool = True,
+                 segment: str = ALL_VISITORS) -> QuerySet:
     """One grouped query: per period, page, block, variant and device (or all devices), over
     the events of all visitors or of those stamped with ``segment``. A converter is a visitor
     with an impression who converted later in the period, whatever the conversion's stamp."""
@@ -206,11 +249,11 @@ def _block_rows(start: datetime, end: datetime, period: str, by_device: bool = T
                       dwells=Count("id", filter=dwell),
                       dwell_ms=Sum("value", filter=dwell, default=0),
                       **buckets))
-    return [{"start": row.pop("bucket"), "device": row.pop("device", ALL_DEVICES), **row} for row in rows]
+    return rows
 
 
-def _page_rows(start: datetime, end: datetime, period: str, by_device: bool = True,
-               segment: str = ALL_VISITORS) -> list[dict]:
+def _page_query(start: datetime, end: datetime, period: str, by_device: bool = True,
+                segment: str = ALL_VISITORS) -> QuerySet:
     pageview = Q(type=Event.Type.PAGEVIEW)
     scrolls = {f"scroll_{m}": Count("id", filter=Q(type=Event.Type.SCROLL, value=m))
                for m in SCROLL_MILESTONES}
@@ -220,5 +263,5 @@ def _page_rows(start: datetime, end: datetime, period: str, by_device: bool = Tr
             .values("bucket", "page_id", *(("device",) if by_device else ()))
             .annotate(pageviews=Count("id", filter=pageview),
                       visitors=Count("visitor_id", distinct=True, filter=pageview), **scrolls))
-    return [{"start": row.pop("bucket"), "device": row.pop("device", ALL_DEVICES), **row} for row in rows]
+    return rows
 
