@@ -7,7 +7,9 @@ event loader, whose backlog can be hours old; an erasure) announce the earliest 
 changed (``tracking.hooks.events_changed``), recorded in ``RollupState.dirty_from`` in their own
 transaction. A refresh rebuilds the days from the earlier of the two to tomorrow, and the hours
 of the last ``ROLLUP_HOURS`` hours among them; each day in its own transaction (delete, then
-insert from one grouped query over that day's events), so a report never sees half a day.
+insert from grouped queries over that day's events: for all visitors and for each segment
+stamped on them, per device and for all devices), so a report never sees half a day. On
+PostgreSQL the database inserts each grouped query's rows itself (``INSERT ... SELECT``).
 A failed refresh puts its start back into ``dirty_from``.
 """
 
