@@ -1,8 +1,8 @@
 """Reports → Personalization: every personalized block's variants with their figures, read from
 the analytics rollups (a leaf: only ``wagtail_hooks`` imports this).
 
-Wagtail's report framework: filters (date range, device, segment or cluster, block), sortable columns, CSV and XLSX
-export. Figures of groups under ``ANALYTICS_MIN_VISITORS`` are shown as "fewer than N".
+Wagtail's report framework: filters (date range, device, segment or cluster, block), sortable
+columns, CSV and XLSX export. Figures of groups under ``ANALYTICS_MIN_VISITORS`` are shown as "fewer than N".
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ DEFAULT_DAYS = 30
 
 
 class PersonalizationReportFilterSet(WagtailFilterSet):
-    """The range, device and segment pick the rollup rows before they are summed (``get_base_queryset``),
-    so these filters only carry the form; the block filter narrows the summed rows."""
+    """The range, device and segment pick the rollup rows before they are summed
+    (``get_base_queryset``), so these filters only carry the form; the block filter narrows the
+    summed rows."""
 
     date_from = django_filters.DateFilter(label=gettext_lazy("From"), method="_keep",
                                           widget=AdminDateInput)
@@ -52,7 +53,7 @@ class PersonalizationReportFilterSet(WagtailFilterSet):
     device = django_filters.ChoiceFilter(label=gettext_lazy("Device"), choices=DEVICE_CHOICES,
                                          method="_keep", empty_label=gettext_lazy("All devices"))
     segment = django_filters.ChoiceFilter(
-        label=gettext_lazy("Segment"), choices=lambda: segment_choices(), method="_keep",
+        label=gettext_lazy("Segment"), choices=segment_choices, method="_keep",
         empty_label=gettext_lazy("All visitors"),
         help_text=gettext_lazy("Visitors in the segment (or cluster) when the page was rendered."))
     block = django_filters.CharFilter(label=gettext_lazy("Block id"), field_name="block_id",

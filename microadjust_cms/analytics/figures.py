@@ -103,8 +103,14 @@ def day_rows(model: type[BlockRollup] | type[PageRollup], start: date, end: date
     """The day rows of ``model`` from ``start`` to ``end`` for one device (or all devices) and
     one segment (or all visitors)."""
     first, after = day_range(start, end)
-    return model.objects.filter(period=Period.DAY, start__gte=first, start__lt=after,
-                                device=device or ALL_DEVICES, segment=segment or ALL_VISITORS)
+    return _rollups(model, Period.DAY, device, segment).filter(start__gte=first, start__lt=after)
+
+
+def _rollups(model: type[BlockRollup] | type[PageRollup], period: str, device: str | None,
+             segment: str | None) -> QuerySet:
+    """``model``'s rows of ``period`` for one device (or all devices) and one segment (or all
+    visitors): the rows a report reads, never the per-device or per-segment ones summed."""
+    return model.objects.filter(period=period, device=device or ALL_DEVICES, segment=segment or ALL_VISITORS)
 
 
 def variant_totals(start: date, end: date, *, device: str | None = None, segment: str | None = None,
@@ -234,11 +240,11 @@ def page_hours(page_id: int, *, device: str | None = None, segment: str | None =
     now = timezone.localtime(now or timezone.now(), zone)
     last = now.replace(minute=0, second=0, microsecond=0).astimezone(UTC)  # instants: DST-proof
     hours = [last - timedelta(hours=k) for k in range(get_setting("ROLLUP_HOURS") - 1, -1, -1)]
-    where = {"period": Period.HOUR, "start__gte": hours[0], "page_id": page_id,
-             "device": device or ALL_DEVICES, "segment": segment or ALL_VISITORS}
-    blocks = {row["start"]: row for row in BlockRollup.objects.filter(**where).values("start").annotate(
+    block_rows, page_rows = (_rollups(model, Period.HOUR, device, segment).filter(start__gte=hours[0], page_id=page_id)
+                             for model in (BlockRollup, PageRollup))
+    blocks = {row["start"]: row for row in block_rows.values("start").annotate(
         busiest=Max("visitors"), impressions=Sum("impressions"), clicks=Sum("clicks"), abandons=Sum("abandons"))}
-    pages = {row["start"]: row for row in PageRollup.objects.filter(**where).values("start", "visitors", "pageviews")}
+    pages = {row["start"]: row for row in page_rows.values("start", "visitors", "pageviews")}
     found = []
     for hour in hours:
         block, page = blocks.get(hour, {}), pages.get(hour, {})

@@ -70,8 +70,7 @@ def _postgresql_sql(alias: str) -> str:
     not eleven a row, and the statement text is the same for every batch size. ``WITH
     ORDINALITY`` keeps the batch's order in the ids."""
     definitions = ", ".join(f"{name} {_PG_TYPES.get(name, 'text')}" for name in ROW_FIELDS)
-    # A row built without "segments" (written before events carried them) stores none.
-    selected = ", ".join("coalesce(e.segments, '')" if name == "segments" else f"e.{name}" for name in ROW_FIELDS)
+    selected = ", ".join(f"e.{name}" for name in ROW_FIELDS)
     return (f"INSERT INTO {_table(alias)} SELECT %s, %s, %s, {selected} FROM ROWS FROM "
             f"(json_to_recordset(%s::json) AS ({definitions})) WITH ORDINALITY AS e "
             "ORDER BY e.ordinality")
@@ -134,8 +133,8 @@ def _store_postgresql(connection: Any, visitor_id: str, device: str,
 def _store_values(connection: Any, visitor_id: str, device: str,
                   rows: Sequence[dict[str, Any]], received_at: datetime) -> None:
     """Other databases: a multi-row ``INSERT ... VALUES`` in a transaction."""
-    values = [(visitor_id, received_at, device, *(row.get(name) for name in ROW_FIELDS[:-1]),
-               row.get("segments") or "") for row in rows]
+    values = [(visitor_id, received_at, device, *(row.get(name) for name in ROW_FIELDS))
+              for row in rows]
     with transaction.atomic(using=connection.alias, savepoint=False):
         insert_rows(connection, values)
 

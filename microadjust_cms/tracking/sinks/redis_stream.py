@@ -117,7 +117,7 @@ def encode_rows(rows: list[dict[str, Any]]) -> bytes:
     return orjson.dumps([[row["type"], round(row["occurred_at"].timestamp() * 1000), row["page_id"],
                     row["path"], row["previous_path"], row["block_id"], row["variant"],
                     row["value"], row["name"], row["content_type"], row["tags"],
-                    row["position"], row.get("segments", "")] for row in rows])
+                    row["position"], row["segments"]] for row in rows])
 
 
 def redis_connection() -> Any:
