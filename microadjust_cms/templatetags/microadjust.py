@@ -20,9 +20,13 @@ from django.template.base import FilterExpression, Node, NodeList, Parser, Token
 from django.utils.safestring import SafeString, mark_safe
 
 from ..conditions import ConditionError, compile_condition, validate_condition
+from ..conf import get_setting
 from ..experiments.recording import expose
+from ..segments.membership import segment_stamp
 from ..signals.registry import registry
+from ..tracking.schema import MAX_SEGMENTS, MAX_SEGMENTS_LENGTH
 from ..visitor.context import get_visitor
+from ..visitor.stores import StoreUnavailable
 
 register = template.Library()
 logger = logging.getLogger("microadjust_cms.templatetags")
@@ -198,11 +202,6 @@ def tracker_urls() -> tuple[str, str, str] | None:
 def _segment_stamp(request: Any) -> str:
     """The visitor's segments for analytics (``Event.segments``), on pages that adjusted
     something only: a page without personalization never loads the profile for it."""
-    from ..conf import get_setting
-    from ..segments.membership import segment_stamp
-    from ..tracking.schema import MAX_SEGMENTS, MAX_SEGMENTS_LENGTH
-    from ..visitor.stores import StoreUnavailable
-
     visitor = getattr(request, "visitor", None)
     if visitor is None or not visitor.adjusted or not get_setting("ANALYTICS_SEGMENTS"):
         return ""
@@ -223,7 +222,6 @@ def microadjust_tracker(context: template.Context) -> str:
     from django.http import HttpRequest
     from django.utils.html import format_html, json_script
 
-    from ..conf import get_setting
     from ..visitor.context import opted_out
 
     request = context.get("request")
