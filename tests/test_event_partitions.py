@@ -29,7 +29,8 @@ POSTGRES = connection.vendor == "postgresql"
 def add_event(when: datetime, name: str) -> None:
     store_events("v" * 32, [{"type": "conversion", "occurred_at": when, "page_id": None, "path": "",
                              "previous_path": "", "block_id": "", "variant": "", "value": None,
-                             "name": name, "content_type": "", "tags": "", "position": None}])
+                             "name": name, "content_type": "", "tags": "", "position": None,
+                             "segments": ""}])
 
 
 def where(name: str) -> str:
