@@ -94,6 +94,24 @@ class RedisServer:
                    else ["--appendonly", "no"]), "--dir", str(self.directory)],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         _wait_for_port(self.port, self.process, "redis-server", log)
+        self._wait_until_loaded(log)
+
+    def _wait_until_loaded(self, log: Path) -> None:
+        """Listening is not ready: while it reads its AOF back, Redis answers every command
+        with LOADING. Wait for a PING (a slow disk made the first command after a restart fail)."""
+        import redis
+
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                client.close()
+                return
+            except redis.exceptions.BusyLoadingError:
+                time.sleep(0.05)
+        pytest.fail(f"redis-server was still loading after {START_TIMEOUT} s:\n"
+                    f"{log.read_text(errors='replace')[-2000:]}")
 
     def kill(self) -> None:
         _stop(self.process, signal.SIGKILL)
