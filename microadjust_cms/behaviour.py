@@ -20,6 +20,7 @@ type and tags earn (impression 0.5, dwell 1 per 10 s up to 6, click 3, conversio
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,29 @@ DWELL_POINTS_PER_SECOND = 0.1
 DWELL_POINTS_CAP = 6.0
 #: Prefix of affinity fields in the stored profile state (``aff:video``).
 AFFINITY_PREFIX = "aff:"
+
+#: Auto-optimize (``rendering.optimizer``): a block's wrapper says ``data-ma-opt="<context>
+#: <goal>"`` and the tracker copies it onto the block's events as ``opt``. The context is the
+#: one the variant was chosen in: ``all``, ``in``/``out`` of the editor's segment, a cluster
+#: (``cluster-3``) or ``none``; the goal is ``click`` or a conversion name.
+OPT_CONTEXT_RE = re.compile(r"^(all|in|out|none|cluster-[0-9]{1,6})\Z")
+OPT_GOAL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}\Z")
+#: Counter fields of a block (``counter_field``): trials (impressions) and successes (goals).
+TRIALS, SUCCESSES = "n", "s"
+
+
+def counter_field(kind: str, context: str, variant: str) -> str:
+    """``n|<context>|<variant>`` or ``s|<context>|<variant>``: one counter of a block's hash
+    (a variant name may hold ``|``: the field is split on the first two only)."""
+    return f"{kind}|{context}|{variant}"
+
+
+def parse_opt(value: str) -> tuple[str, str] | None:
+    """(context, goal) of a valid ``opt`` value, else None."""
+    context, _, goal = value.partition(" ")
+    if OPT_CONTEXT_RE.match(context) and OPT_GOAL_RE.match(goal):
+        return context, goal
+    return None
 
 
 @dataclass
@@ -45,10 +69,13 @@ class BehaviourUpdate:
     block_abandons: dict[str, int] = field(default_factory=dict)
     block_clicks: dict[str, int] = field(default_factory=dict)
     conversions: int = 0
+    #: Auto-optimize counters: block → counter field (``counter_field``) → increment.
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.engagement or self.affinity or self.page_scroll or self.page_dwell
-                    or self.block_abandons or self.block_clicks or self.conversions)
+                    or self.block_abandons or self.block_clicks or self.conversions
+                    or self.counters)
 
 
 def profile_page_key(page_id: Any, path: str | None) -> str:
@@ -86,7 +113,27 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> BehaviourUpdate:
         if affinity:
             for key in content_keys(row):
                 update.affinity[key] = update.affinity.get(key, 0.0) + affinity
+        if row.get("opt") and block:
+            _count_trial(update, row, kind, block)
     return update
+
+
+def _count_trial(update: BehaviourUpdate, row: Mapping[str, Any], kind: str, block: str) -> None:
+    """An impression is a trial of the variant in its context; a click (goal ``click``) or a
+    conversion named as the goal is a success."""
+    parsed = parse_opt(row["opt"])
+    if parsed is None:
+        return
+    context, goal = parsed
+    if kind == "impression":
+        counter = TRIALS
+    elif (kind == "click" and goal == "click") or (kind == "conversion" and row.get("name") == goal):
+        counter = SUCCESSES
+    else:
+        return
+    fields = update.counters.setdefault(block, {})
+    name = counter_field(counter, context, row.get("variant") or "")
+    fields[name] = fields.get(name, 0) + 1
 
 
 def content_keys(row: Mapping[str, Any]) -> list[str]:

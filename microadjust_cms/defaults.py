@@ -65,6 +65,22 @@ AFFINITY_MIN_POINTS = 2.0
 # Triggers: at most this many blocks swapped in place per page view (abandon, timed reveal).
 TRIGGER_FREQUENCY_CAP = 2
 
+# Auto-optimize (a PersonalizedBlock's "Auto-optimize" panel, ``rendering/optimizer.py``):
+# Thompson sampling among the variants that match, per context. False turns it off everywhere
+# (every block then shows its first matching variant, as without the panel).
+OPTIMIZE = True
+# Pseudo-trials the prior carries: a variant's rate over all contexts, worth this many trials in
+# a context that has seen it little.
+OPTIMIZE_PRIOR_TRIALS = 20
+# A context stops exploring once its leader beats the runner-up with this probability (normal
+# approximation of the two Beta posteriors) after at least this many trials each.
+OPTIMIZE_STOP_PROBABILITY = 0.95
+OPTIMIZE_STOP_MIN_TRIALS = 100
+# The counters (impressions and goals per block, context and variant) live this long after
+# their last update in the profile store; a block keeps at most this many counters.
+OPTIMIZE_COUNTER_TTL = 365 * 24 * 3600
+OPTIMIZE_MAX_COUNTERS = 2000
+
 # Learning (``learning/``): the behaviour features cover this many days of events, with one
 # affinity column for each of at most this many content types (the most frequent).
 LEARNING_WINDOW_DAYS = 30

@@ -274,6 +274,8 @@ FIELD_VALUES = {
     "tags": st.lists(KEY, min_size=1, max_size=5).map(" ".join),
     "pos": st.integers(0, 9999),
     "seg": st.lists(st.from_regex(r"\A[-a-zA-Z0-9_]{1,24}\Z"), min_size=1, max_size=8).map(" ".join),
+    "opt": st.tuples(st.sampled_from(["all", "in", "out", "none"]) | st.integers(0, 999999).map("cluster-{}".format),
+                     st.from_regex(r"\A[A-Za-z0-9_.:-]{1,60}\Z")).map(" ".join),
 }
 #: t: well inside the day either side of now (a minute of margin for the request to arrive).
 NEAR_NOW = st.integers(-(DAY_MS - 60_000), DAY_MS - 60_000).map(lambda offset: now_ms() + offset)

@@ -259,3 +259,35 @@ def test_the_stream_script_updates_the_profile_as_the_profile_store_does(stream_
     assert (by_sink.page_scroll, by_sink.page_dwell) == (by_store.page_scroll, by_store.page_dwell) == (75, 4.2)
     assert (by_sink.abandoned, by_sink.clicked) == (by_store.abandoned, by_store.clicked)
     assert by_sink.conversions == by_store.conversions == 1
+
+
+def test_the_stream_script_counts_auto_optimize_trials_in_the_same_round_trip(stream_sink, redis_store):
+    """Events carrying ``opt`` reach the block's counters through the append script itself."""
+    from unittest import mock
+
+    from redis.connection import Connection
+
+    now = timezone.now()
+    t = int(now.timestamp() * 1000)
+    events = [{"type": "impression", "t": t, "page": 3, "block": "mod", "variant": "video",
+               "opt": "cluster-2 complete"},
+              {"type": "click", "t": t, "page": 3, "block": "mod", "variant": "video",
+               "opt": "cluster-2 complete"},
+              {"type": "conversion", "t": t, "page": 3, "block": "mod", "variant": "video",
+               "name": "complete", "opt": "cluster-2 complete"}]
+    rows = validate_batch({"v": 1, "events": events}, now=now, max_events=10)
+    update = summarize(rows)
+    assert update.counters == {"mod": {"n|cluster-2|video": 1, "s|cluster-2|video": 1}}
+    stream_sink.write(Batch("q" * 32, rows, received_at=now, update=update))  # scripts cached
+    sent = []
+    original = Connection.send_packed_command
+
+    def spy(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    with mock.patch.object(Connection, "send_packed_command", spy):
+        assert stream_sink.write(Batch("q" * 32, rows, received_at=now, update=update)) is True
+    assert len(sent) == 1
+    assert get_profile_store().load_counters(["mod"]) == {
+        "mod": {"n|cluster-2|video": 2, "s|cluster-2|video": 2}}

@@ -248,3 +248,49 @@ def test_assignments_do_not_extend_a_cached_profile_past_its_ttl(settings):
     time.sleep(1.0)
     assert store.load(vid, "home", record_view=False, now=time.time()).cluster == ""  # expired
     assert store.load("7" * 32, "home", record_view=False, now=time.time()).cluster == "cluster-2"
+
+
+# -- auto-optimize counters (rendering.optimizer) -----------------------------------------------
+
+def test_counters_are_recorded_and_come_back_with_the_profile(store):
+    vid = "7" * 32
+    store.record_events(vid, update(counters={"mod-1": {"n|all|video": 3, "s|all|video": 1},
+                                              "mod-2": {"n|cluster-1|default": 2}}), now=T0)
+    store.record_events("8" * 32, update(counters={"mod-1": {"n|all|video": 1}}), now=T0)
+    profile = store.load(vid, "course", record_view=True, now=T0 + 1, counters=("mod-1", "mod-3"))
+    assert profile.counters == {"mod-1": {"n|all|video": 4, "s|all|video": 1}, "mod-3": {}}
+    assert profile.page_views == 1  # the view is still counted in the same call
+    assert store.load(vid, "course", record_view=False, now=T0 + 2).counters == {}
+    assert store.load_counters(["mod-2", "mod-1"]) == {
+        "mod-2": {"n|cluster-1|default": 2}, "mod-1": {"n|all|video": 4, "s|all|video": 1}}
+    store.reset_counters("mod-1")
+    assert store.load_counters(["mod-1"]) == {"mod-1": {}}
+
+
+def test_a_block_takes_no_new_counter_past_the_limit(store, settings):
+    settings.MICROADJUST_OPTIMIZE_MAX_COUNTERS = 3
+    fields = {f"n|all|v{i}": 1 for i in range(5)}
+    store.record_events("9" * 32, update(counters={"mod": dict(list(fields.items())[:3])}), now=T0)
+    store.record_events("9" * 32, update(counters={"mod": fields}), now=T0 + 1)
+    counters = store.load_counters(["mod"])["mod"]
+    assert counters == {"n|all|v0": 2, "n|all|v1": 2, "n|all|v2": 2}  # known ones still count
+
+
+def test_redis_load_with_counters_is_still_one_round_trip(redis_store):
+    from unittest import mock
+
+    from redis.connection import Connection
+
+    redis_store.record_events("4" * 32, update(counters={"mod": {"n|all|default": 1}}), now=T0)
+    redis_store.load("4" * 32, "home", record_view=True, now=T0, counters=("mod",))
+    sent = []
+    original = Connection.send_packed_command
+
+    def spy(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    with mock.patch.object(Connection, "send_packed_command", spy):
+        profile = redis_store.load("4" * 32, "home", record_view=True, now=T0 + 1, counters=("mod",))
+    assert profile.counters == {"mod": {"n|all|default": 1}}
+    assert len(sent) == 1

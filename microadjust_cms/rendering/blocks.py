@@ -24,12 +24,14 @@ from wagtail import blocks
 from wagtail.blocks.list_block import ListValue
 from wagtail.blocks.struct_block import StructBlockValidationError
 
+from ..behaviour import OPT_GOAL_RE
 from ..conditions import is_empty
 from ..conditions.forms import ConditionFormField
 from ..experiments.recording import settle
 from ..segments.membership import segment_choices
 from ..visitor.context import get_visitor
 from .decisions import (
+    OPT_ATTRIBUTE,
     Decision,
     Program,
     compile_program,
@@ -39,6 +41,7 @@ from .decisions import (
     programs_by_revision,
     rules_revision,
 )
+from .optimizer import Optimizer, optimizer_from
 from .stream_cache import SharedStored, thaw
 
 
@@ -161,6 +164,50 @@ class TriggerBlock(blocks.StructBlock):
         label = _("Triggers and caps")
         collapsed = True
         form_classname = "ma-triggers"
+
+
+class OptimizeBlock(blocks.StructBlock):
+    """Auto-optimize (``optimizer``): Thompson sampling among the matching variants, per
+    context, on a goal. Off by default; stored only when switched on."""
+
+    enabled = blocks.BooleanBlock(
+        required=False, label=_("Auto-optimize"),
+        help_text=_("Among the variants that match (and the default), show the one that reaches "
+                    "the goal best for visitors like this one, learning as events arrive."))
+    goal = blocks.CharBlock(
+        required=False, max_length=60, default="click", label=_("Goal"),
+        help_text=_("'click' (a click on this block) or the name of a conversion "
+                    "(data-ma-goal, e.g. 'purchase')."))
+    context = blocks.ChoiceBlock(
+        choices=[("cluster", _("Per cluster")), ("segment", _("In or out of a segment")),
+                 ("all", _("Everyone together"))],
+        default="cluster", required=False, label=_("Learn separately"))
+    segment = SegmentChoiceBlock(label=_("Segment (for 'in or out of a segment')"))
+    min_share = blocks.FloatBlock(
+        required=False, min_value=0.0, max_value=0.2, default=0.05,
+        label=_("Minimum share per variant"),
+        help_text=_("Each candidate is shown at least this share of the time while learning "
+                    "(0 to 0.2)."))
+
+    def clean(self, value: Any) -> Any:
+        value = super().clean(value)
+        if not value.get("enabled"):
+            return value
+        errors = {}
+        if not OPT_GOAL_RE.match(value.get("goal") or "click"):
+            errors["goal"] = ValidationError(
+                _("Letters, digits and _ . : - only (at most 60), e.g. 'click' or 'purchase'."))
+        if value.get("context") == "segment" and not value.get("segment"):
+            errors["segment"] = ValidationError(_("Choose the segment to learn in and out of."))
+        if errors:
+            raise StructBlockValidationError(block_errors=errors)
+        return value
+
+    class Meta:
+        icon = "pick"
+        label = _("Auto-optimize")
+        collapsed = True
+        form_classname = "ma-optimize"
 
 
 def trigger_attributes(triggers: Any) -> str:
@@ -323,6 +370,8 @@ class PersonalizedValue(blocks.StructValue):
     _wrapper: str | None = None
     #: Its compiled program (the one ``programs_by_revision`` has for ``_program_key``).
     _program: Program | None = None
+    #: Its auto-optimize settings (``optimizer``), read once.
+    _optimizer: Any = _PENDING
 
     @property
     def stored(self) -> bool:
@@ -415,6 +464,19 @@ class PersonalizedValue(blocks.StructValue):
             return self._stored.get("triggers") or _NO_TRIGGERS
         return dict(triggers) if triggers else _NO_TRIGGERS
 
+    @property
+    def optimizer(self) -> Optimizer | None:
+        """The auto-optimize settings (None when off): read from the stored data while it is
+        unconverted, once a value (a shared value carries them from ``_prepare``)."""
+        found = self._optimizer
+        if found is _PENDING:
+            if dict.get(self, "optimize", _PENDING) is _PENDING:
+                raw = self._stored.get("optimize")
+            else:
+                raw = dict(self["optimize"] or {})
+            found = self._optimizer = optimizer_from(raw)
+        return found
+
     def wrapper_attributes(self) -> str:
         if self._wrapper is not None and dict.get(self, "triggers") is _PENDING:
             return self._wrapper
@@ -431,7 +493,10 @@ class PersonalizedValue(blocks.StructValue):
         block_id = dict.get(self, "block_id") or ""  # ``block_id``, without the property call
         visitor.record_adjustment(block_id, variant, reason)
         html = self.block.child_blocks["default"].render(content, context=context)
-        return wrap(block_id, variant, html, self.wrapper_attributes())
+        attributes = self.wrapper_attributes()
+        if reason[:8] == "optimize":  # the tracker counts its impressions and goals (optimizer)
+            attributes += f' data-ma-opt="{escape(visitor.memo[OPT_ATTRIBUTE, block_id])}"'
+        return wrap(block_id, variant, html, attributes)
 
 
 class PersonalizedBlock(blocks.StructBlock):
@@ -458,6 +523,7 @@ class PersonalizedBlock(blocks.StructBlock):
                                                       "visitor is shown."))),
             ("default", default_block),
             ("triggers", TriggerBlock()),
+            ("optimize", OptimizeBlock()),
         ], **kwargs)
         self.child_blocks["default"].label = _("Default (everybody else)")
         content_type = self.meta.content_type or getattr(content_block.meta, "content_type", "")
@@ -491,6 +557,7 @@ class PersonalizedBlock(blocks.StructBlock):
         loaded = self._to_python(value)
         attributes = dict(loaded.__dict__)
         attributes["_wrapper"] = loaded.wrapper_attributes()
+        attributes["_optimizer"] = loaded.optimizer
         if loaded._program_key is not None:
             attributes["_program"] = loaded.program()
         if self.shares_conversions:
@@ -528,6 +595,7 @@ class PersonalizedBlock(blocks.StructBlock):
         result["default"] = (_PENDING if "default" in value
                              else self.child_blocks["default"].get_default())
         result["triggers"] = _PENDING  # usually read raw (``triggers``), never converted
+        result["optimize"] = _PENDING  # read raw too (``optimizer``)
         result.block = self
         result._stored = value
         variants = value.get("variants")
@@ -552,6 +620,9 @@ class PersonalizedBlock(blocks.StructBlock):
             del triggers["cap"]  # the usual "counts toward the caps": stored as before caps existed
         if not any(triggers.values()):
             prepared.pop("triggers", None)  # none set: every page view parses less
+        optimize = prepared.get("optimize")
+        if not (isinstance(optimize, dict) and optimize.get("enabled")):
+            prepared.pop("optimize", None)  # off (the usual case): not stored
         return prepared
 
     def normalize(self, value: Any) -> Any:

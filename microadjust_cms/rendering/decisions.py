@@ -145,6 +145,43 @@ class Decision(NamedTuple):
 _new = tuple.__new__
 
 
+#: ``visitor.memo[OPT_ATTRIBUTE, block id]``: the ``data-ma-opt`` value of an optimized choice.
+OPT_ATTRIBUTE = "__opt"
+
+
+def _matches(visitor: Any, results: dict, name: str, predicate: Predicate) -> bool:
+    """A variant's test, once a request (a failing rule is false, logged)."""
+    matched = results.get(predicate)
+    if matched is None:
+        try:
+            matched = results[predicate] = bool(predicate(visitor))
+        except Exception:
+            logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
+            matched = False
+    return matched
+
+
+def _optimized(value: Any, visitor: Any, program: Program, optimizer: Any,
+               exclude: str | None) -> Decision | None:
+    """Auto-optimize's choice among the matching variants and the default (``optimizer``),
+    or None to fall back to the first match (one candidate, off, or counters unreadable)."""
+    from .optimizer import optimize
+
+    results = visitor.results
+    positions = {name: position for name, predicate, position in program
+                 if name != exclude and _matches(visitor, results, name, predicate)}
+    candidates = [*positions, *(("default",) if exclude != "default" else ())]
+    block_id = value.block_id
+    picked = optimize(optimizer, visitor, block_id, candidates)
+    if picked is None:
+        return None
+    variant, reason, context = picked
+    visitor.memo[OPT_ATTRIBUTE, block_id] = optimizer.attribute(context)
+    if variant == "default":
+        return _new(Decision, ("default", value.default_content(), reason))
+    return _new(Decision, (variant, value.variant_content(positions[variant]), reason))
+
+
 def decide(value: Any, visitor: Any, *, exclude: str | None = None,
            prefer: str | None = None, program: Program | None = None) -> Decision:
     """First matching variant wins; the default is always there. Never raises for a condition:
@@ -166,6 +203,11 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
         for name, _predicate, position in program:
             if name == prefer:
                 return Decision(name, value.variant_content(position), "trigger")
+    optimizer = getattr(value, "optimizer", None)
+    if optimizer is not None:
+        decision = _optimized(value, visitor, program, optimizer, exclude)
+        if decision is not None:
+            return decision
     results = visitor.results
     for name, predicate, position in program:
         if name == exclude:

@@ -18,12 +18,14 @@
   }
   function allowed() { return !blocked() && consented(); }
 
-  /* A block event: the block, its variant, where it stood and what it holds (content type, tags). */
+  /* A block event: the block, its variant, where it stood, what it holds (content type, tags) and,
+     auto-optimized, the context and goal its variant was chosen for (opt). */
   function blockEvent(type, b, ev) {
     ev = ev || {};
     ev.type = type; ev.block = b.id; ev.variant = b.variant; ev.pos = b.pos;
     if (b.kind) ev.kind = b.kind;
     if (b.tags) ev.tags = b.tags;
+    if (b.opt) ev.opt = b.opt;
     return ev;
   }
 
@@ -163,6 +165,7 @@
       node._ma = {id: node.getAttribute("data-ma-block"), variant: node.getAttribute("data-ma-variant"),
                   pos: pos >= 0 && pos < 1e4 ? pos : Math.min(i, 9999),
                   kind: node.getAttribute("data-ma-kind"), tags: node.getAttribute("data-ma-tags"),
+                  opt: node.getAttribute("data-ma-opt"),
                   dwell: 0, total: 0, since: 0};
       blocks.push(node._ma);
       io.observe(node);

@@ -12,6 +12,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from ..behaviour import parse_opt
+
 SCHEMA_VERSION = 1
 DAY_MS = 24 * 3600 * 1000
 MAX_DWELL_MS = DAY_MS
@@ -33,9 +35,10 @@ MAX_SEGMENTS = 8
 MAX_SEGMENTS_LENGTH = 200
 
 _PAGE = ("page", "path", "seg")
-#: Block events may say what the block holds (its content type, "kind", and tags) and where it
-#: stood ("pos": the engagement model learns how position changes engagement).
-_CONTENT = ("kind", "tags", "pos")
+#: Block events may say what the block holds (its content type, "kind", and tags), where it
+#: stood ("pos": the engagement model learns how position changes engagement) and, for an
+#: auto-optimized block, the context and goal its variant was chosen for ("opt").
+_CONTENT = ("kind", "tags", "pos", "opt")
 #: type → (required fields, optional fields) besides "type" and "t".
 EVENT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pageview": ((), (*_PAGE, "previous")),
@@ -119,6 +122,13 @@ def _check_segments(_kind: str, value: Any, _now_ms: int) -> str | None:
     return None
 
 
+def _check_opt(_kind: str, value: Any, _now_ms: int) -> str | None:
+    if not isinstance(value, str) or len(value) > 80 or parse_opt(value) is None:
+        return ("must be \"<context> <goal>\": all, in, out, none or cluster-<n>, then click or "
+                "a conversion name (letters, digits, _ . : -, at most 60)")
+    return None
+
+
 def _check_value(kind: str, value: Any, _now_ms: int) -> str | None:
     if type(value) is int and kind != "scroll" and 0 <= value <= MAX_DWELL_MS:
         return None
@@ -144,13 +154,15 @@ _CHECKS = {
     "kind": _check_kind,
     "tags": _check_tags,
     "seg": _check_segments,
+    "opt": _check_opt,
     "pos": lambda _k, value, _n: _integer(value, 0, MAX_POSITION),
     "value": _check_value,
 }
 
 
 #: Text fields whose check depends on the value alone: a value found valid once is valid again.
-_TEXT_FIELDS = frozenset({"path", "previous", "block", "variant", "name", "kind", "tags", "seg"})
+_TEXT_FIELDS = frozenset({"path", "previous", "block", "variant", "name", "kind", "tags", "seg",
+                          "opt"})
 #: Per text field, values found valid (paths, block ids, variant names repeat across events and
 #: batches: a set look-up instead of a check a field). Bounded: emptied past ``_KNOWN_LIMIT``.
 _known: dict[str, set[str]] = {name: set() for name in _TEXT_FIELDS}
@@ -231,6 +243,8 @@ def validate_batch(data: Any, *, now: datetime, max_events: int) -> list[dict[st
             "tags": event.get("tags", ""),
             "position": event.get("pos"),
             "segments": event.get("seg", ""),
+            # Not a column: counted into the block's auto-optimize counters (``summarize``).
+            "opt": event.get("opt", ""),
         })
     if errors:
         raise BatchError(errors)

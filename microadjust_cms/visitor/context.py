@@ -122,6 +122,10 @@ def _nobody_held_out(_visitor: VisitorContext) -> bool:
 
 _holdout_rule: Callable[[VisitorContext], bool] = _nobody_held_out
 
+#: Page key → the auto-optimized blocks rendered on it in this process
+#: (``rendering.optimizer``): their counters come with the profile, in the same round trip.
+optimized_blocks: dict[str, tuple[str, ...]] = {}
+
 #: Called with the visitor once the response is built (the middleware; experiments write their
 #: exposures and the visit's cap count here). Filled by ``apps.ready``.
 after_response_hooks: list[Callable[[VisitorContext], None]] = []
@@ -237,11 +241,12 @@ class VisitorContext:
         if visitor_id is None:
             return Profile.empty()
         record = self.request.method in ("GET", "HEAD") and self.signal("device") != "bot"
+        page_key = self.page_key or profile_page_key(None, self.request.path)
         try:
             return get_profile_store().load(
-                visitor_id, self.page_key or profile_page_key(None, self.request.path),
+                visitor_id, page_key,
                 record_view=record and not getattr(self.request, "_ma_no_record", False),
-                now=time.time())
+                now=time.time(), counters=optimized_blocks.get(page_key, ()))
         except StoreUnavailable:
             faults.record("profile_store", "Profile store unavailable; profile signals are false",
                           log=logger)

@@ -42,13 +42,13 @@ from ...conf import get_setting
 from ...faults import record
 from ...redis_scripts import Script
 from ...visitor.stores import get_profile_store
-from ...visitor.stores.redis import RECORD_SCRIPT, RedisProfileStore, record_args
+from ...visitor.stores.redis import RECORD_SCRIPT, RedisProfileStore, record_args, record_keys
 from .base import Batch, EventSink, RateLimited, SinkFull, SinkUnavailable
 from .database import write_with_batch_id
 
 logger = logging.getLogger("microadjust_cms.collect")
 
-#: KEYS: stream, rate counter [, profile, pages, blocks]. ARGV: max batches, rate limit (0: none),
+#: KEYS: stream, rate counter [, profile, pages, blocks, counter hashes]. ARGV: max batches, rate limit (0: none),
 #: rate period (seconds), batch id, visitor, device, received (epoch ms), events JSON, then
 #: ``RECORD_SCRIPT``'s ARGV as one JSON list of strings when the profile keys are given (one
 #: argument for redis-py to encode instead of thirty). Returns 2 when the sender is over
@@ -62,7 +62,7 @@ if limit > 0 then
   if count > limit then return 2 end
 end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-if #KEYS > 2 then record({KEYS[3], KEYS[4], KEYS[5]}, cjson.decode(ARGV[9])) end
+if #KEYS > 2 then record({unpack(KEYS, 3)}, cjson.decode(ARGV[9])) end
 redis.call('XADD', KEYS[1], '*', 'b', ARGV[4], 'v', ARGV[5], 'd', ARGV[6], 'r', ARGV[7],
            'e', ARGV[8])
 return 1
@@ -149,7 +149,7 @@ class RedisStreamSink(EventSink):
             return None
         if store.client.connection_pool is not self.client.connection_pool:
             return None
-        return store.keys(batch.visitor_id)
+        return record_keys(store.keys(batch.visitor_id), batch.update)
 
     def write(self, batch: Batch) -> bool:
         if not batch.rows:

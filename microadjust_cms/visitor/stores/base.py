@@ -51,6 +51,9 @@ class Profile:
     #: The cluster segment (slug) the last clustering run put the visitor in, and that run's id.
     cluster: str = ""
     cluster_run: int = 0
+    #: Auto-optimize counters of the blocks asked for at load (block → counter field → count):
+    #: not the visitor's, the blocks'; read in the same round trip.
+    counters: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Profile:
@@ -72,6 +75,11 @@ def visitor_key(visitor_id: str, suffix: str) -> str:
     return f"{get_setting('KEY_PREFIX')}:{{{visitor_id}}}:{suffix}"
 
 
+def counter_key(block_id: str) -> str:
+    """A block's auto-optimize counters (one hash a block, hash-tagged by the block)."""
+    return f"{get_setting('KEY_PREFIX')}:opt:{{{block_id}}}"
+
+
 class ProfileStore:
     """Base class: one round trip per call, keys of one visitor hash-tagged together."""
 
@@ -79,10 +87,21 @@ class ProfileStore:
         return visitor_key(visitor_id, suffix)
 
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
-             now: float) -> Profile:
+             now: float, counters: tuple[str, ...] = ()) -> Profile:
         """Return the visitor's profile; when ``record_view``, first count a page view of
-        ``page_key`` at ``now`` (starting a new visit after the idle gap). One round trip.
-        Raise ``StoreUnavailable`` when the backend cannot be reached."""
+        ``page_key`` at ``now`` (starting a new visit after the idle gap). ``counters``: block
+        ids whose auto-optimize counters come back in ``Profile.counters``, in the same round
+        trip. Raise ``StoreUnavailable`` when the backend cannot be reached."""
+        raise NotImplementedError
+
+    def load_counters(self, block_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """The auto-optimize counters of these blocks (block → counter field → count), in one
+        round trip: for a block rendered before its page's profile loads carried it, and the
+        admin. ``StoreUnavailable`` when the backend cannot be reached."""
+        raise NotImplementedError
+
+    def reset_counters(self, block_id: str) -> None:
+        """Forget a block's auto-optimize counters (an editor starts its learning again)."""
         raise NotImplementedError
 
     def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
@@ -126,7 +145,8 @@ class ProfileStore:
     @staticmethod
     def to_profile(state: Mapping[str, float], page_count: int, *, record_view: bool,
                    now: float = 0.0, page_behaviour: tuple[float, float] = (0, 0.0),
-                   blocks: Mapping[str, tuple[int, int]] | None = None, cluster: str = "") -> Profile:
+                   blocks: Mapping[str, tuple[int, int]] | None = None, cluster: str = "",
+                   counters: Mapping[str, Mapping[str, int]] | None = None) -> Profile:
         """``page_behaviour`` is (scroll depth, dwell seconds) on the page; ``blocks`` maps a
         block id to (abandons, clicks); ``cluster`` is the assigned cluster slug (its run id is
         ``state["cluster_run"]``)."""
@@ -159,6 +179,7 @@ class ProfileStore:
             clicked=clicked,
             cluster=cluster,
             cluster_run=int(state.get("cluster_run", 0)),
+            counters=counters or {},
         ))
 
 

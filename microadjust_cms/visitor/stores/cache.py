@@ -14,7 +14,7 @@ from django.core.cache import caches
 
 from ...behaviour import BehaviourUpdate, apply_update
 from ...conf import get_setting
-from .base import Profile, ProfileStore, StoreUnavailable, chunked, half_life_seconds
+from .base import Profile, ProfileStore, StoreUnavailable, chunked, counter_key, half_life_seconds
 
 
 class CacheProfileStore(ProfileStore):
@@ -26,10 +26,15 @@ class CacheProfileStore(ProfileStore):
         return caches[self.alias]
 
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
-             now: float) -> Profile:
+             now: float, counters: tuple[str, ...] = ()) -> Profile:
         key = self.key(visitor_id, "p")
         cache = self._connect()  # one look-up of this thread's cache object for get and set
-        entry = self._get(key, cache)
+        if counters:  # the blocks' counters with the profile: one get_many
+            found = self._get_many([key, *map(counter_key, counters)], cache)
+            entry = found.get(key) or {}
+            loaded = {block: dict(found.get(counter_key(block)) or {}) for block in counters}
+        else:
+            entry, loaded = self._get(key, cache), None
         state = entry.get("state") or {}
         pages = entry.get("pages") or {}
         count = pages.get(page_key, 0) if page_key else 0
@@ -45,7 +50,42 @@ class CacheProfileStore(ProfileStore):
             state = {**state, "cluster_run": run_id}
         return self.to_profile(state, count, record_view=record_view, now=now,
                                page_behaviour=behaviour or (0, 0.0), blocks=entry.get("blocks"),
-                               cluster=cluster)
+                               cluster=cluster, counters=loaded)
+
+    def load_counters(self, block_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        blocks = list(block_ids)
+        found = self._get_many([counter_key(b) for b in blocks])
+        return {block: dict(found.get(counter_key(block)) or {}) for block in blocks}
+
+    def reset_counters(self, block_id: str) -> None:
+        try:
+            self.cache.delete(counter_key(block_id))
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _record_counters(self, counters: dict[str, dict[str, int]]) -> None:
+        """Add a batch's counter increments (read-modify-write, like the rest of this store);
+        a block past ``OPTIMIZE_MAX_COUNTERS`` fields takes no new ones (forged variants)."""
+        keys = {block: counter_key(block) for block in counters}
+        found = self._get_many(list(keys.values()))
+        limit = get_setting("OPTIMIZE_MAX_COUNTERS")
+        changed = {}
+        for block, increments in counters.items():
+            fields = dict(found.get(keys[block]) or {})
+            for name, amount in increments.items():
+                if name in fields or len(fields) < limit:
+                    fields[name] = fields.get(name, 0) + amount
+            changed[keys[block]] = fields
+        try:
+            self.cache.set_many(changed, timeout=get_setting("OPTIMIZE_COUNTER_TTL"))
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def _get_many(self, keys: list[str], cache=None) -> dict:
+        try:
+            return (cache or self.cache).get_many(keys)
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
         key = self.key(visitor_id, "p")
@@ -63,6 +103,8 @@ class CacheProfileStore(ProfileStore):
             blocks[block] = (abandons + update.block_abandons.get(block, 0),
                              clicks + update.block_clicks.get(block, 0))
         self._set(key, {**entry, "state": state, "pb": pages, "blocks": blocks})
+        if update.counters:
+            self._record_counters(update.counters)
 
     def _connect(self):
         try:

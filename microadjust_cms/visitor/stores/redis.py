@@ -4,7 +4,8 @@ The visit and decay arithmetic runs in Lua scripts so concurrent requests of one
 correct; every key carries the hash tag ``{visitor id}`` so the scripts also run on Redis
 Cluster. Keys: ``p`` (counters, engagement, ``aff:<name>`` affinity), ``pages`` (``<page>``
 views, ``s:<page>`` scroll depth, ``d:<page>`` dwell seconds), ``b`` (``a:<block>`` abandons,
-``c:<block>`` clicks).
+``c:<block>`` clicks). Auto-optimize counters are one hash a block (``counter_key``), read by
+the load script and written by the record script when a page or a batch involves them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Iterable
 from ...behaviour import BehaviourUpdate
 from ...conf import get_setting
 from ...redis_scripts import Script
-from .base import Profile, ProfileStore, StoreUnavailable, chunked, half_life_seconds
+from .base import Profile, ProfileStore, StoreUnavailable, chunked, counter_key, half_life_seconds
 
-# KEYS: profile, pages, blocks. ARGV: page key ("" for none), record (0/1), now, idle, ttl.
+# KEYS: profile, pages, blocks, then counter hashes of auto-optimized blocks.
+# ARGV: page key ("" for none), record (0/1), now, idle, ttl.
 LOAD_SCRIPT = """
 local p, pages = KEYS[1], KEYS[2]
 local page, record = ARGV[1], ARGV[2] == '1'
@@ -43,12 +45,16 @@ if record then
 end
 local behaviour = {false, false}
 if page ~= '' then behaviour = redis.call('HMGET', pages, 's:' .. page, 'd:' .. page) end
-return {redis.call('HGETALL', p), count, behaviour, redis.call('HGETALL', KEYS[3])}
+local counters = {}
+for k = 4, #KEYS do counters[#counters + 1] = redis.call('HGETALL', KEYS[k]) end
+return {redis.call('HGETALL', p), count, behaviour, redis.call('HGETALL', KEYS[3]), counters}
 """
 
-# KEYS: profile, pages, blocks. ARGV: now, half-life seconds, ttl, engagement points,
-# conversions, then counted lists: affinity (name, points), pages (page, scroll, dwell
-# seconds), blocks (block, abandons, clicks). Same arithmetic as ``behaviour.apply_update``.
+# KEYS: profile, pages, blocks, then counter hashes. ARGV: now, half-life seconds, ttl,
+# engagement points, conversions, then counted lists: affinity (name, points), pages (page,
+# scroll, dwell seconds), blocks (block, abandons, clicks), counters (index in KEYS, field,
+# increment), then the counters' TTL and field limit. Same arithmetic as
+# ``behaviour.apply_update``.
 RECORD_SCRIPT = """
 local p, pages, b = KEYS[1], KEYS[2], KEYS[3]
 local now, half, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -108,6 +114,19 @@ for _ = 1, n do
   if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', b, 'c:' .. ARGV[i], ARGV[i + 2]) end
   i = i + 3
 end
+n = tonumber(ARGV[i]); i = i + 1
+if n > 0 then
+  local counter_ttl, limit = ARGV[i + 3 * n], tonumber(ARGV[i + 3 * n + 1])
+  for _ = 1, n do
+    local key = KEYS[tonumber(ARGV[i])]
+    -- A block takes no new counter past the limit (forged variant names); known ones count.
+    if redis.call('HLEN', key) < limit or redis.call('HEXISTS', key, ARGV[i + 1]) == 1 then
+      redis.call('HINCRBY', key, ARGV[i + 1], ARGV[i + 2])
+    end
+    redis.call('EXPIRE', key, counter_ttl)
+    i = i + 3
+  end
+end
 redis.call('EXPIRE', p, ttl)
 redis.call('EXPIRE', pages, ttl)  -- a key that does not exist is left alone
 redis.call('EXPIRE', b, ttl)
@@ -130,7 +149,35 @@ def record_args(update: BehaviourUpdate, now: float) -> list:
     args.append(len(blocks))
     for block in blocks:
         args += [block, update.block_abandons.get(block, 0), update.block_clicks.get(block, 0)]
+    entries = [(index, name, amount)
+               for index, block in enumerate(counter_blocks(update), start=4)
+               for name, amount in update.counters[block].items()]
+    args.append(len(entries))
+    for entry in entries:
+        args += entry
+    if entries:
+        args += [get_setting("OPTIMIZE_COUNTER_TTL"), get_setting("OPTIMIZE_MAX_COUNTERS")]
     return args
+
+
+def counter_blocks(update: BehaviourUpdate) -> list[str]:
+    """The blocks whose counter hashes follow the profile keys (``record_keys``), in order."""
+    return sorted(update.counters)
+
+
+def record_keys(profile_keys: list[str], update: BehaviourUpdate) -> list[str]:
+    """``RECORD_SCRIPT``'s KEYS: the visitor's three, then the counter hash of each block the
+    batch counts for (``record_args`` refers to them by position)."""
+    return [*profile_keys, *(counter_key(block) for block in counter_blocks(update))]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _counts(flat: list) -> dict[str, int]:
+    """An HGETALL answer (field, value, field, value...) as counter field → count."""
+    return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
 
 class RedisProfileStore(ProfileStore):
@@ -146,11 +193,14 @@ class RedisProfileStore(ProfileStore):
                 self.key(visitor_id, "b")]
 
     def load(self, visitor_id: str, page_key: str | None, *, record_view: bool,
-             now: float) -> Profile:
+             now: float, counters: tuple[str, ...] = ()) -> Profile:
         args = [page_key or "", "1" if record_view else "0", repr(float(now)),
                 get_setting("VISIT_IDLE_SECONDS"), get_setting("PROFILE_TTL")]
+        keys = self.keys(visitor_id)
+        if counters:
+            keys += [counter_key(block) for block in counters]
         try:
-            flat, count, behaviour, flat_blocks = self.script(keys=self.keys(visitor_id), args=args)
+            flat, count, behaviour, flat_blocks, flat_counters = self.script(keys=keys, args=args)
         except Exception as exc:  # connection refused, timeout, cluster move...
             raise StoreUnavailable(str(exc)) from exc
         state = {}
@@ -172,12 +222,34 @@ class RedisProfileStore(ProfileStore):
                 clicks = int(flat_blocks[i + 1])
             blocks[name[2:]] = (abandons, clicks)
         scroll, dwell = (float(v) if v is not None else 0 for v in behaviour or (None, None))
+        loaded = ({block: _counts(flat) for block, flat in zip(counters, flat_counters, strict=True)}
+                  if counters else None)
         return self.to_profile(state, int(count), record_view=record_view, now=now,
-                               page_behaviour=(scroll, dwell), blocks=blocks, cluster=cluster)
+                               page_behaviour=(scroll, dwell), blocks=blocks, cluster=cluster,
+                               counters=loaded)
+
+    def load_counters(self, block_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        blocks = list(block_ids)
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for block in blocks:
+                pipe.hgetall(counter_key(block))
+            found = pipe.execute()
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return {block: {_text(k): int(v) for k, v in fields.items()}
+                for block, fields in zip(blocks, found, strict=True)}
+
+    def reset_counters(self, block_id: str) -> None:
+        try:
+            self.client.delete(counter_key(block_id))
+        except Exception as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     def record_events(self, visitor_id: str, update: BehaviourUpdate, *, now: float) -> None:
         try:
-            self.record_script(keys=self.keys(visitor_id), args=record_args(update, now))
+            self.record_script(keys=record_keys(self.keys(visitor_id), update),
+                               args=record_args(update, now))
         except Exception as exc:
             raise StoreUnavailable(str(exc)) from exc
 
