@@ -72,6 +72,21 @@ def register_analytics_report_urls():
 
 
 @hooks.register("register_admin_urls")
+def register_optimization_urls():
+    from . import optimization
+
+    return [path("microadjust/optimize/", include((optimization.urlpatterns, "microadjust_optimize"),
+                                                  namespace="microadjust_optimize"))]
+
+
+@hooks.register(MENU_HOOK)
+def register_optimization_menu_item():
+    from . import optimization
+
+    return optimization.menu_item()
+
+
+@hooks.register("register_admin_urls")
 def register_erasure_urls():
     from . import erasure
 
