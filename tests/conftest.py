@@ -85,7 +85,8 @@ def demo(db):
     call_command("load_demo", stdout=open(os.devnull, "w"))
     from project.demo.models import ArticlePage, HomePage
 
-    return {"home": HomePage.objects.get(), "article": ArticlePage.objects.get()}
+    return {"home": HomePage.objects.get(), "article": ArticlePage.objects.get(slug="article"),
+            "course": ArticlePage.objects.get(slug="course")}
 
 
 # The real Celery worker (tests/celery_worker.py): `celery_worker_process`, `live_celery`.

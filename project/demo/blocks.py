@@ -39,6 +39,20 @@ class BannerBlock(blocks.StructBlock):
         template = "demo/blocks/banner.html"
 
 
+class ModuleBlock(blocks.StructBlock):
+    """A course module: its explanation, an optional video, and the "finished" button whose
+    ``data-ma-goal="complete"`` is the course's conversion (the seed's learner case)."""
+
+    heading = blocks.CharBlock(max_length=120)
+    text = blocks.RichTextBlock()
+    video_url = blocks.CharBlock(required=False, max_length=300)
+    video_label = blocks.CharBlock(required=False, max_length=80)
+
+    class Meta:
+        icon = "doc-full-inverse"
+        template = "demo/blocks/module.html"
+
+
 class RecommendationsBlock(RankedBlock):
     """Cards in order of predicted engagement for each visitor (the seed's e-commerce case)."""
 
@@ -65,4 +79,6 @@ def body_blocks() -> list:
         ("personalized_text", PersonalizedBlock(blocks.RichTextBlock(), label="Personalized text",
                                                 content_type="news", tags=("reading",))),
         ("recommendations", RecommendationsBlock()),
+        ("course_module", PersonalizedBlock(ModuleBlock(), label="Course module",
+                                            content_type="lesson", tags=("course",))),
     ]

@@ -19,14 +19,14 @@ def rule(signal, op, value=None, **extra):
     return node
 
 
-def personalized(block_type, block_id, variants, default, triggers=None):
-    return {
-        "type": block_type, "id": str(uuid.uuid4()),
-        "value": {"block_id": block_id, "default": default, "triggers": triggers or {}, "variants": [
-            {"name": name, "segment": segment, "condition": condition, "content": content}
-            for name, segment, condition, content in variants
-        ]},
-    }
+def personalized(block_type, block_id, variants, default, triggers=None, optimize=None):
+    value = {"block_id": block_id, "default": default, "triggers": triggers or {}, "variants": [
+        {"name": name, "segment": segment, "condition": condition, "content": content}
+        for name, segment, condition, content in variants
+    ]}
+    if optimize:
+        value["optimize"] = {"enabled": True, "context": "cluster", "min_share": 0.05, **optimize}
+    return {"type": block_type, "id": str(uuid.uuid4()), "value": value}
 
 
 def hero(heading, text, label="", url=""):
@@ -148,6 +148,52 @@ def article_body():
     ]
 
 
+def module(heading, text, video_url="", video_label=""):
+    return {"heading": heading, "text": text, "video_url": video_url, "video_label": video_label}
+
+
+#: A learner who scrolled past the module without engaging, or came back to it.
+STRUGGLING = {"any": [rule("abandoned", "eq", True, param="this"), rule("page_views", "gte", 2)]}
+
+
+def course_body():
+    """The seed's learner case: each module offers a learner who abandoned it or is back on it a
+    supplementary video or a simpler explanation; auto-optimize learns which one gets each
+    cluster of learners to finish the module (goal: the "complete" conversion)."""
+    modules = [
+        ("tides-1", "Module 1: why the sea rises twice a day",
+         "<p>The moon's gravity pulls the ocean into two bulges, one facing the moon and one "
+         "opposite it; the Earth turns beneath both, so most coasts see two high tides a day, "
+         "about 12 hours 25 minutes apart.</p>",
+         "<p>Simpler: the moon pulls the sea. The Earth spins, so each beach passes the "
+         "'pulled' water twice a day. That is high tide.</p>", "#video-tides-1"),
+        ("tides-2", "Module 2: reading a tide table",
+         "<p>A tide table lists the times and heights of high and low water against chart "
+         "datum; interpolate between them with the rule of twelfths to estimate the depth at "
+         "any hour.</p>",
+         "<p>Simpler: find today's date, read the time of high water and its height in metres. "
+         "Halfway between high and low water, the sea is about halfway up.</p>", "#video-tides-2"),
+    ]
+    body = [{"type": "paragraph", "id": str(uuid.uuid4()),
+             "value": "<p>A short course in two modules. Stuck? The page adapts.</p>"}]
+    for block_id, heading, text, simpler, video in modules:
+        body.append(personalized("course_module", block_id, [
+            ("video", "", STRUGGLING, module(heading, text, video, "Watch a 3-minute explanation")),
+            ("simpler", "", STRUGGLING, module(heading + " (the short version)", simpler)),
+        ], module(heading, text), optimize={"goal": "complete"}))
+    return body
+
+
+def add_course(home):
+    """The course page (demos loaded before it existed get it too)."""
+    if ArticlePage.objects.filter(slug="course").exists():
+        return
+    course = ArticlePage(title="Course: the tides", slug="course",
+                         body=as_saved(ArticlePage.body.field, course_body()))
+    home.add_child(instance=course)
+    course.save_revision().publish()
+
+
 class Command(BaseCommand):
     help = "Load the demo content and create an admin login (prints it)."
 
@@ -175,6 +221,7 @@ class Command(BaseCommand):
             article.save_revision().publish()
         else:
             add_recommendations(home)
+        add_course(home)
         Site.objects.update_or_create(is_default_site=True, defaults={
             "hostname": "localhost", "port": 80, "root_page": home, "site_name": "microadjust demo"})
         for page in Page.objects.filter(depth=2).exclude(pk=home.pk):
