@@ -130,6 +130,16 @@ def test_thin_data_is_recorded_but_not_activated(settings):
     assert first.active  # the previous model stays
 
 
+def test_a_handful_of_impressions_is_too_little_data_not_a_failure():
+    """A first night with a few visitors: fitting 8 rows made scikit-learn's binning raise
+    ("window shape cannot be larger than input array shape") and the job fail."""
+    plant(now=NOW, visitors=4)
+    model = train_model()
+    assert 0 < model.training_rows < 200
+    assert not model.active and model.estimator is None
+    assert "too little data" in model.inactive_reason
+
+
 def test_no_events_make_an_inactive_run():
     model = train_model()
     assert not model.active and model.training_rows == 0 and model.estimator is None

@@ -271,8 +271,10 @@ def train(*, now: datetime | None = None, events: Any = None,
     positives = int(y_train.sum())
     reason = _inactive_reason(split, positives)
     estimator = auc = loss = None
-    if split and 0 < positives < split:
+    if split and 0 < positives < split and split >= get_setting("ENGAGEMENT_MIN_ROWS"):
         estimator = fit_estimator(X_train, y_train, data.layout)
+    elif split < get_setting("ENGAGEMENT_MIN_ROWS"):
+        pass  # too little data (the reason says so): a few rows can even break the binning
     elif not reason:
         reason = "the training impressions are all one class"
     step(2, 4)
