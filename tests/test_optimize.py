@@ -40,14 +40,14 @@ def test_a_dominant_variant_stops_the_exploration():
     assert dominant(posts, probability=0.95, min_trials=100) == "video"
     assert dominant(posts, probability=0.95, min_trials=101) is None  # not tried enough yet
     rng = random.Random(1)
-    assert {choose(posts, rng, min_share=0.2, stop_probability=0.95, stop_min_trials=100)
+    assert {choose(posts, lambda _label: rng.random(), min_share=0.2, stop_probability=0.95, stop_min_trials=100)
             for _ in range(200)} == {("video", "optimize-stop")}
 
 
 def test_every_candidate_keeps_its_minimum_share_while_learning():
     posts = {"a": Posterior(40, 10, 48, 39), "b": Posterior(3, 30, 31, 2), "c": Posterior(2, 30, 30, 1)}
     rng = random.Random(7)
-    picks = [choose(posts, rng, min_share=0.1, stop_probability=0.95, stop_min_trials=1000)[0]
+    picks = [choose(posts, lambda _label: rng.random(), min_share=0.1, stop_probability=0.95, stop_min_trials=1000)[0]
              for _ in range(6000)]
     shares = {name: picks.count(name) / len(picks) for name in posts}
     assert shares["a"] > 0.75  # Thompson sampling favours the clear leader...
@@ -65,7 +65,8 @@ def test_thompson_sampling_finds_each_contexts_best_variant_within_2000_visitors
     for visitor in range(2000):
         context = "cluster-1" if visitor % 2 else "cluster-2"
         posts = posteriors(list(truth[context]), counters, context, prior_trials=20)
-        variant, _reason = choose(posts, rng, min_share=0.05, stop_probability=0.95, stop_min_trials=100)
+        variant, _reason = choose(posts, lambda _label: rng.random(), min_share=0.05,
+                                  stop_probability=0.95, stop_min_trials=100)
         counters[f"n|{context}|{variant}"] = counters.get(f"n|{context}|{variant}", 0) + 1
         if rng.random() < truth[context][variant]:
             counters[f"s|{context}|{variant}"] = counters.get(f"s|{context}|{variant}", 0) + 1
@@ -178,3 +179,18 @@ def test_the_block_stores_optimize_only_when_switched_on():
         optimize.clean(optimize.to_python({"enabled": True, "goal": "no spaces allowed",
                                            "context": "segment", "segment": "", "min_share": 0.05}))
     assert set(raised.value.block_errors) == {"goal", "segment"}
+
+
+def test_a_visitors_draws_repeat_within_a_visit_and_change_with_the_next():
+    from types import SimpleNamespace
+
+    from microadjust_cms.rendering.optimizer import visit_uniform
+
+    def visitor(visits):
+        return SimpleNamespace(visitor_id="a" * 32, profile=SimpleNamespace(visits=visits))
+
+    first, again = visit_uniform(visitor(1), "b1"), visit_uniform(visitor(1), "b1")
+    later = visit_uniform(visitor(2), "b1")
+    assert [first(label) for label in ("floor", "video")] == [again(label) for label in ("floor", "video")]
+    assert first("video") != later("video") and first("video") != first("simpler")
+    assert all(0 < first(str(i)) < 1 for i in range(100))

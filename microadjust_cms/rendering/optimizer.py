@@ -14,9 +14,12 @@ Thompson sampling on each variant's Beta posterior in that context:
 - **Priors from history.** A variant's prior is its rate in the other contexts, worth at most
   ``OPTIMIZE_PRIOR_TRIALS`` trials: a new cluster starts from what everybody did.
 - **Bounded exploration.** Each candidate keeps a floor share (``min_share``, drawn uniformly
-  first), a visitor keeps its draw for the visit (the random stream is seeded by visitor, block
+  first), a visitor keeps its draws for the visit (uniform numbers hashed from visitor, block
   and visit), and a context stops exploring when its leader dominates the runner-up
   (``OPTIMIZE_STOP_PROBABILITY`` after ``OPTIMIZE_STOP_MIN_TRIALS`` trials each).
+- **Cheap at render.** Posteriors and dominance are computed once per state of a block's
+  counters (``_plan``); a draw is one hash and, once both Beta parameters reach 5, one inverse
+  normal CDF (the posterior's normal approximation; exact Beta draws before that).
 - **Holdout excluded.** Held-out visitors get the default before anything here runs, and their
   pages carry no ``data-ma-opt``, so their events never reach the counters.
 
@@ -26,10 +29,11 @@ The decision is an adjustment like any other, with reason ``optimize`` (a Thomps
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
-import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from statistics import NormalDist
 from typing import Any, NamedTuple
 
 from ..behaviour import OPT_GOAL_RE, SUCCESSES, TRIALS
@@ -190,30 +194,78 @@ def dominant(posts: dict[str, Posterior], *, probability: float, min_trials: int
     return ranked[0] if beats(leader, runner) >= probability else None
 
 
-def choose(posts: dict[str, Posterior], rng: random.Random, *, min_share: float,
-           stop_probability: float, stop_min_trials: int) -> tuple[str, str]:
-    """(variant, reason): the dominant one, a floor draw, or the best Thompson sample."""
-    winner = dominant(posts, probability=stop_probability, min_trials=stop_min_trials)
+#: Both Beta parameters at least this: a posterior draw is taken from its normal approximation
+#: (one inverse CDF; Beta(5, 5) is already close to normal), else an exact Beta draw.
+NORMAL_FROM = 5.0
+_standard_normal = NormalDist()
+
+
+def draw(post: Posterior, u: float) -> float:
+    """A posterior draw for the uniform ``u`` (in (0, 1)): the same ``u``, the same draw."""
+    if post.alpha >= NORMAL_FROM and post.beta >= NORMAL_FROM:
+        return post.mean + math.sqrt(post.variance) * _standard_normal.inv_cdf(u)
+    return random.Random(int(u * 2**53)).betavariate(post.alpha, post.beta)
+
+
+def choose(posts: dict[str, Posterior], uniform: Callable[[str], float], *, min_share: float,
+           stop_probability: float, stop_min_trials: int,
+           winner: str | None | object = ...) -> tuple[str, str]:
+    """(variant, reason): the dominant one, a floor draw, or the best Thompson draw.
+    ``uniform(label)`` gives the uniform number for each random choice (``label``: "floor",
+    "pick" or a variant name); ``winner``: ``dominant``'s answer when the caller has it."""
+    if winner is ...:
+        winner = dominant(posts, probability=stop_probability, min_trials=stop_min_trials)
     if winner is not None:
-        return winner, "optimize-stop"
+        return winner, "optimize-stop"  # type: ignore[return-value]
     names = list(posts)
-    if min_share and rng.random() < min(1.0, min_share * len(names)):
-        return names[rng.randrange(len(names))], "optimize-floor"
-    draws = {name: rng.betavariate(post.alpha, post.beta) for name, post in posts.items()}
-    return max(names, key=draws.__getitem__), "optimize"
+    if min_share and uniform("floor") < min(1.0, min_share * len(names)):
+        return names[min(int(uniform("pick") * len(names)), len(names) - 1)], "optimize-floor"
+    best = max(names, key=lambda name: draw(posts[name], uniform(name)))
+    return best, "optimize"
 
 
-def visit_rng(visitor: Any, block_id: str) -> random.Random:
-    """The visitor's random stream for this block and visit: the same draw on every page view
-    of a visit (no flicker), a new one next visit; a fresh stream when it cannot be known."""
+def visit_uniform(visitor: Any, block_id: str) -> Callable[[str], float]:
+    """The visitor's uniform numbers for this block and visit, from a hash: the same draws on
+    every page view of a visit (no flicker), new ones next visit; fresh random numbers when
+    the visitor cannot be known."""
+    identity = visitor.visitor_id
+    if not identity:
+        return lambda _label: random.random() or 0.5
     try:
         visit = visitor.profile.visits
     except StoreUnavailable:
         visit = 0
-    identity = visitor.visitor_id
-    if not identity:
-        return random.Random()
-    return random.Random(zlib.crc32(f"{identity}|{block_id}|{visit}".encode()))
+    prefix = f"{identity}|{block_id}|{visit}|".encode()
+
+    def uniform(label: str) -> float:
+        digest = hashlib.blake2b(prefix + label.encode(), digest_size=8).digest()
+        return (int.from_bytes(digest, "big") + 0.5) / 2**64
+
+    return uniform
+
+
+class _Plan(NamedTuple):
+    posts: dict[str, Posterior]
+    winner: str | None
+
+
+#: (block, context, candidates, counters) → posteriors and dominance: recomputed only when a
+#: block's counters change (an event arrived), not on every page view. Bounded.
+_plans: dict[tuple, _Plan] = {}
+PLAN_LIMIT = 4096
+
+
+def _plan(block_id: str, context: str, candidates: list[str], counters: Mapping[str, int]) -> _Plan:
+    key = (block_id, context, tuple(candidates), frozenset(counters.items()))
+    plan = _plans.get(key)
+    if plan is None:
+        posts = posteriors(candidates, counters, context, get_setting("OPTIMIZE_PRIOR_TRIALS"))
+        plan = _Plan(posts, dominant(posts, probability=get_setting("OPTIMIZE_STOP_PROBABILITY"),
+                                     min_trials=get_setting("OPTIMIZE_STOP_MIN_TRIALS")))
+        if len(_plans) >= PLAN_LIMIT:
+            _plans.clear()
+        _plans[key] = plan
+    return plan
 
 
 def optimize(optimizer: Optimizer, visitor: Any, block_id: str,
@@ -226,8 +278,9 @@ def optimize(optimizer: Optimizer, visitor: Any, block_id: str,
     if counters is None:
         return None
     context = context_key(optimizer, visitor)
-    posts = posteriors(candidates, counters, context, get_setting("OPTIMIZE_PRIOR_TRIALS"))
-    variant, reason = choose(posts, visit_rng(visitor, block_id), min_share=optimizer.min_share,
-                             stop_probability=get_setting("OPTIMIZE_STOP_PROBABILITY"),
-                             stop_min_trials=get_setting("OPTIMIZE_STOP_MIN_TRIALS"))
+    plan = _plan(block_id, context, candidates, counters)
+    if plan.winner is not None:
+        return plan.winner, "optimize-stop", context
+    variant, reason = choose(plan.posts, visit_uniform(visitor, block_id), min_share=optimizer.min_share,
+                             stop_probability=1.0, stop_min_trials=0, winner=None)
     return variant, reason, context
