@@ -140,6 +140,23 @@ def test_a_handful_of_impressions_is_too_little_data_not_a_failure():
     assert "too little data" in model.inactive_reason
 
 
+def test_a_feature_missing_in_every_training_row_does_not_break_the_fit():
+    """A site's first night: the training impressions' visitors have no history, so every visitor
+    feature is missing in every training row; scikit-learn's binning raised on such a column."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from microadjust_cms.learning.engagement import fit_estimator
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.full(400, np.nan), rng.integers(0, 4, 400).astype(float)])
+    y = (X[:, 1] >= 2).astype(int)
+    estimator = fit_estimator(X, y, SimpleNamespace(categorical=np.array([False, False])))
+    assert estimator.score(np.column_stack([np.zeros(400), X[:, 1]]), y) == 1.0
+    assert np.isnan(X[:, 0]).all()  # the caller's matrix is left as it was
+
+
 def test_no_events_make_an_inactive_run():
     model = train_model()
     assert not model.active and model.training_rows == 0 and model.estimator is None

@@ -221,6 +221,13 @@ def fit_estimator(X: np.ndarray, y: np.ndarray, layout: Layout) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     mask = layout.categorical
+    empty = np.isnan(X).all(axis=0)
+    if empty.any():
+        # A column missing in every training row (visitor features on a site's first day: nobody
+        # has history yet) carries nothing, and breaks scikit-learn's binning ("window shape
+        # cannot be larger than input array shape"): fitted as a constant instead.
+        X = X.copy()
+        X[:, empty] = 0.0
     estimator = HistGradientBoostingClassifier(
         categorical_features=mask if mask.any() else None, max_iter=get_setting("ENGAGEMENT_MAX_ITER"),
         random_state=0)
