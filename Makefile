@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo demo-learn test docs install install-test tracker bench bench-instructions bench-collect bench-cluster bench-rank bench-rollups clean
+.PHONY: demo demo-learn test docs install install-test tracker bench bench-instructions bench-collect bench-cluster bench-rank bench-rollups bench-lift clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -81,3 +81,7 @@ bench-decide: install-test
 
 bench-rollups: install-test
 	$(BIN)/python bench/rollups.py
+
+# The closed-loop lift test (issue 16): five arms over the same seeded population, 7 simulated days.
+bench-lift: install-test
+	$(BIN)/python bench/lift.py

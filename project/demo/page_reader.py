@@ -30,6 +30,8 @@ class TrackedBlock:
     #: What the tracker sends as ``pos``: ``data-ma-pos`` (a RankedBlock's item), else the
     #: block's index among the page's tracked blocks.
     position: int = 0
+    #: ``data-ma-opt`` of an auto-optimized block (the tracker copies it onto its events).
+    opt: str = ""
 
 
 @dataclass
@@ -85,7 +87,8 @@ class _TrackedPageParser(HTMLParser):
         if "data-ma-block" in values:
             block = TrackedBlock(values["data-ma-block"], values.get("data-ma-variant", ""),
                                  values.get("data-ma-kind", ""), values.get("data-ma-tags", ""),
-                                 position=_position(values.get("data-ma-pos"), len(self.blocks)))
+                                 position=_position(values.get("data-ma-pos"), len(self.blocks)),
+                                 opt=values.get("data-ma-opt", ""))
             self.blocks.append(block)
         self._stack.append((tag, block))
 

@@ -14,7 +14,7 @@ scrolled past with less than ``abandonMs`` of dwell, clicks only on blocks with 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -190,6 +190,8 @@ def _block_event(type_: str, block: TrackedBlock, t: int, base: dict[str, Any],
         event["kind"] = block.kind
     if block.tags:
         event["tags"] = block.tags
+    if block.opt:
+        event["opt"] = block.opt
     event.update(extra)
     return event
 
@@ -205,9 +207,11 @@ def page_fields(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def page_view_events(kind: VisitorType, page: TrackedPage, *, t0_ms: int, previous: str,
-                     rng: np.random.Generator) -> PageViewEvents:
+                     rng: np.random.Generator,
+                     appeal: Callable[[TrackedBlock], float] | None = None) -> PageViewEvents:
     """The events a visitor of ``kind`` makes on ``page`` (its ``config`` must be set), in time
-    order, starting with the page view at ``t0_ms``."""
+    order, starting with the page view at ``t0_ms``. ``appeal`` (the lift simulator's hidden
+    preferences) multiplies a block's affinity by how much this visitor likes its variant."""
     config = page.config or {}
     base = page_fields(config)
     impression_ms = int(config.get("impressionMs") or 750)
@@ -228,7 +232,7 @@ def page_view_events(kind: VisitorType, page: TrackedPage, *, t0_ms: int, previo
             events.append({"type": "scroll", "t": clock, "value": milestones.pop(0), **base})
         if top > depth:
             break
-        affinity = kind.affinity_for(block.kind)
+        affinity = kind.affinity_for(block.kind) * (appeal(block) if appeal is not None else 1.0)
         dwell = float(rng.lognormal(np.log(kind.dwell_median_ms * affinity ** 0.5), kind.dwell_sigma))
         dwell = int(min(dwell, MAX_DWELL_MS // 10))
         seen = dwell >= impression_ms
