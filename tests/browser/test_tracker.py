@@ -170,3 +170,42 @@ def test_a_flush_while_a_batch_is_in_flight_does_not_send_it_twice(long_page, pa
     assert Event.objects.filter(type="conversion", name="once").count() == 1
     assert Event.objects.filter(type="pageview").count() == 1
     leave(page)
+
+
+@pytest.fixture
+def optimized_page(site_db, settings):
+    """One auto-optimized card whose variant matches every desktop browser: two candidates."""
+    from wagtail.models import Site
+
+    from project.demo.models import HomePage
+
+    settings.MICROADJUST_EXPERIMENT_HOLDOUT = 0.0
+    settings.MICROADJUST_TRACKER_FLUSH_MS = 500
+    body = [{"type": "personalized_card", "value": {
+        "block_id": "opt-card", "default": card("plain"),
+        "variants": [{"name": "alt", "segment": "", "content": card("alt"),
+                      "condition": {"signal": "device", "op": "eq", "value": "desktop"}}],
+        "optimize": {"enabled": True, "goal": "click", "context": "all", "min_share": 0.05}}}]
+    root = Site.objects.get(is_default_site=True).root_page
+    page = HomePage(title="Optimized", slug="optimized", body=as_saved(HomePage.body.field, body))
+    root.add_child(instance=page)
+    page.save_revision().publish()
+    return page
+
+
+def test_an_optimized_blocks_impression_and_click_teach_its_counters(optimized_page, page: Page):
+    from microadjust_cms.visitor.stores import get_profile_store
+
+    get_profile_store().reset_counters("opt-card")
+    page.goto(optimized_page.url)
+    wrapper = page.locator('[data-ma-block="opt-card"]')
+    assert wrapper.get_attribute("data-ma-opt") == "all click"
+    variant = wrapper.get_attribute("data-ma-variant")
+    page.wait_for_timeout(1200)  # visible for more than impressionMs: an impression
+    wrapper.get_by_role("link").click()
+    page.evaluate("() => microadjust.flush()")
+    assert wait_for(page, lambda: Event.objects.filter(type="click", block_id="opt-card").exists())
+    assert wait_for(page, lambda: get_profile_store().load_counters(["opt-card"])["opt-card"].get(
+        f"s|all|{variant}") == 1)
+    assert get_profile_store().load_counters(["opt-card"])["opt-card"][f"n|all|{variant}"] >= 1
+    leave(page)
