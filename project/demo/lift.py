@@ -111,6 +111,41 @@ HOME_LANDING = 0.5
 TYPE_HEADER = "HTTP_X_LIFT_TYPE"
 
 
+#: The run's own profile store: a local-memory cache large enough to keep every simulated
+#: visitor (Django's default keeps 300 entries and culls the rest: profiles, clusters and
+#: counters would vanish mid-run), and the database sink, so the nightly jobs see every event
+#: at once. The site's own Redis, if it has one, is left alone.
+LIFT_CACHE = "microadjust-lift"
+
+
+def lift_settings() -> dict[str, Any]:
+    from django.conf import settings
+
+    return {
+        "CACHES": {**settings.CACHES, LIFT_CACHE: {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": LIFT_CACHE,
+            "OPTIONS": {"MAX_ENTRIES": 10_000_000}}},
+        "MICROADJUST_CACHE_ALIAS": LIFT_CACHE,
+        "MICROADJUST_PROFILE_STORE": "microadjust_cms.visitor.stores.cache.CacheProfileStore",
+        "MICROADJUST_EVENT_SINK": "microadjust_cms.tracking.sinks.database.DatabaseSink",
+    }
+
+
+@contextlib.contextmanager
+def fresh_stores() -> Iterator[None]:
+    """The store and sink objects are made once a process: remade for the run and after it."""
+    from microadjust_cms.tracking.sinks import get_event_sink
+    from microadjust_cms.visitor.stores import get_profile_store
+
+    get_profile_store.cache_clear()
+    get_event_sink.cache_clear()
+    try:
+        yield
+    finally:
+        get_profile_store.cache_clear()
+        get_event_sink.cache_clear()
+
+
 def block_root(block_id: str) -> str:
     """A ranked list's item ids are ``<list id>-<item key>``: counted as the list."""
     return "recommended" if block_id.startswith("recommended-") else block_id
@@ -232,11 +267,11 @@ class LiftRun:
         schedule = sorted((moment, v.index, number) for v in visitors
                           for number, moment in enumerate(v.visits))
         tally = Tally()
-        reset_state()
         oracle = (oracle_decisions(any_variant=arm == "oracle-any") if arm.startswith("oracle")
                   else contextlib.nullcontext())
-        with override_settings(**ARM_SETTINGS[arm]), oracle, \
+        with override_settings(**lift_settings(), **ARM_SETTINGS[arm]), fresh_stores(), oracle, \
                 time_machine.travel(schedule[0][0], tick=False) as traveller:
+            reset_state()
             day_done = 0
             for moment, index, number in schedule:
                 day = int((moment - start).total_seconds() // 86400)
