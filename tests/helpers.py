@@ -1,5 +1,8 @@
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
 
 from django.test import Client
 
@@ -55,3 +58,19 @@ def report_at_session_end(config, title: str, counts: dict, noun: str) -> None:
                 terminalreporter.write_line(line)
 
     config.pluginmanager.register(Summary(), f"microadjust-report-{title}")
+
+
+@contextmanager
+def redis_commands_sent() -> Iterator[list]:
+    """The packed commands redis-py sends inside the block (one per round trip)."""
+    from redis.connection import Connection
+
+    sent: list = []
+    original = Connection.send_packed_command
+
+    def spy(self, command, *args, **kwargs):
+        sent.append(command)
+        return original(self, command, *args, **kwargs)
+
+    with mock.patch.object(Connection, "send_packed_command", spy):
+        yield sent

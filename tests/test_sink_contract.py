@@ -13,6 +13,7 @@ from microadjust_cms.tracking.schema import validate_batch
 from microadjust_cms.tracking.sinks import Batch, SinkFull, SinkUnavailable, get_event_sink
 from microadjust_cms.visitor.stores import get_profile_store
 
+from .helpers import redis_commands_sent
 from .sinks import drain
 
 pytestmark = pytest.mark.django_db
@@ -263,10 +264,6 @@ def test_the_stream_script_updates_the_profile_as_the_profile_store_does(stream_
 
 def test_the_stream_script_counts_auto_optimize_trials_in_the_same_round_trip(stream_sink, redis_store):
     """Events carrying ``opt`` reach the block's counters through the append script itself."""
-    from unittest import mock
-
-    from redis.connection import Connection
-
     now = timezone.now()
     t = int(now.timestamp() * 1000)
     events = [{"type": "impression", "t": t, "page": 3, "block": "mod", "variant": "video",
@@ -279,14 +276,7 @@ def test_the_stream_script_counts_auto_optimize_trials_in_the_same_round_trip(st
     update = summarize(rows)
     assert update.counters == {"mod": {"n|cluster-2|video": 1, "s|cluster-2|video": 1}}
     stream_sink.write(Batch("q" * 32, rows, received_at=now, update=update))  # scripts cached
-    sent = []
-    original = Connection.send_packed_command
-
-    def spy(self, command, *args, **kwargs):
-        sent.append(command)
-        return original(self, command, *args, **kwargs)
-
-    with mock.patch.object(Connection, "send_packed_command", spy):
+    with redis_commands_sent() as sent:
         assert stream_sink.write(Batch("q" * 32, rows, received_at=now, update=update)) is True
     assert len(sent) == 1
     assert get_profile_store().load_counters(["mod"]) == {

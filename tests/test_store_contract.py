@@ -5,6 +5,8 @@ import pytest
 from microadjust_cms.visitor.stores import get_profile_store
 from microadjust_cms.visitor.stores.base import ProfileStore
 
+from .helpers import redis_commands_sent
+
 IDLE = 30 * 60
 T0 = 1_800_000_000.0
 
@@ -98,19 +100,8 @@ def test_redis_keys_expire_and_share_a_slot(redis_store, settings):
 
 def test_redis_one_round_trip_per_load(redis_store):
     """The whole load (count the view, read the profile) is one command sent to Redis."""
-    from unittest import mock
-
-    from redis.connection import Connection
-
     redis_store.load("3" * 32, "home", record_view=True, now=T0)  # script now cached server-side
-    sent = []
-    original = Connection.send_packed_command
-
-    def spy(self, command, *args, **kwargs):
-        sent.append(command)
-        return original(self, command, *args, **kwargs)
-
-    with mock.patch.object(Connection, "send_packed_command", spy):
+    with redis_commands_sent() as sent:
         profile = redis_store.load("3" * 32, "home", record_view=True, now=T0 + 1)
     assert profile.page_views == 2
     assert len(sent) == 1
@@ -277,20 +268,9 @@ def test_a_block_takes_no_new_counter_past_the_limit(store, settings):
 
 
 def test_redis_load_with_counters_is_still_one_round_trip(redis_store):
-    from unittest import mock
-
-    from redis.connection import Connection
-
     redis_store.record_events("4" * 32, update(counters={"mod": {"n|all|default": 1}}), now=T0)
     redis_store.load("4" * 32, "home", record_view=True, now=T0, counters=("mod",))
-    sent = []
-    original = Connection.send_packed_command
-
-    def spy(self, command, *args, **kwargs):
-        sent.append(command)
-        return original(self, command, *args, **kwargs)
-
-    with mock.patch.object(Connection, "send_packed_command", spy):
+    with redis_commands_sent() as sent:
         profile = redis_store.load("4" * 32, "home", record_view=True, now=T0 + 1, counters=("mod",))
     assert profile.counters == {"mod": {"n|all|default": 1}}
     assert len(sent) == 1
