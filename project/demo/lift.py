@@ -397,14 +397,25 @@ def convergence(visitors: list[PlannedVisitor], clients: list[Client]) -> list[d
                 posts = posteriors(candidates, counters, context, get_setting("OPTIMIZE_PRIOR_TRIALS"))
                 trials = sum(p.trials for p in posts.values())
                 leader = max(posts, key=lambda name: posts[name].mean)
-                kinds = members.get(context) or []
-                best = max(candidates, key=lambda name: (np.mean([appeal(k, name) for k in kinds])
-                                                         if kinds else 0.0, name == "default"))
-                report.append({"block": value.block_id, "context": context, "trials": trials,
-                               "members": dict(sorted(Counter(kinds).items())),
-                               "leader": leader, "best_by_hidden_types": best,
-                               "converged": leader == best})
+                kinds = Counter(members.get(context) or [])
+                report.append(judge({"block": value.block_id, "context": context, "trials": trials,
+                                     "members": dict(sorted(kinds.items())), "leader": leader},
+                                    candidates))
     return report
+
+
+def judge(row: dict[str, Any], candidates: list[str]) -> dict[str, Any]:
+    """The variant the context's members like best (mean appeal over its members' hidden types),
+    and whether the block's favourite is as good (a tie counts: equal appeal is no mistake)."""
+    members = row["members"]
+    total = sum(members.values())
+
+    def mean_appeal(variant: str) -> float:
+        return sum(appeal(kind, variant) * n for kind, n in members.items()) / total if total else 0.0
+
+    best = max(candidates, key=lambda name: (mean_appeal(name), name == row["leader"]))
+    return {**row, "best_by_hidden_types": best,
+            "converged": bool(total) and mean_appeal(row["leader"]) >= mean_appeal(best) - 1e-9}
 
 
 # -- figures ---------------------------------------------------------------------------------------
