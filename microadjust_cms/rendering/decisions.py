@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..conditions import Predicate, always, compile_condition
+from ..conf import get_setting
 from ..segments.membership import membership
+from .optimizer import optimize
 
 logger = logging.getLogger("microadjust_cms.decisions")
 
@@ -164,9 +166,7 @@ def _matches(visitor: Any, results: dict, name: str, predicate: Predicate) -> bo
 def _optimized(value: Any, visitor: Any, program: Program, optimizer: Any,
                exclude: str | None) -> Decision | None:
     """Auto-optimize's choice among the matching variants and the default (``optimizer``),
-    or None to fall back to the first match (one candidate, off, or counters unreadable)."""
-    from .optimizer import optimize
-
+    or None to fall back to the first match (one candidate, or counters unreadable)."""
     results = visitor.results
     positions = {name: position for name, predicate, position in program
                  if name != exclude and _matches(visitor, results, name, predicate)}
@@ -204,7 +204,8 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
             if name == prefer:
                 return Decision(name, value.variant_content(position), "trigger")
     optimizer = getattr(value, "optimizer", None)
-    if optimizer is not None:
+    # Switched off site-wide, or a preview: not a single extra condition is evaluated.
+    if optimizer is not None and get_setting("OPTIMIZE") and not visitor.simulated:
         decision = _optimized(value, visitor, program, optimizer, exclude)
         if decision is not None:
             return decision

@@ -272,8 +272,8 @@ def optimize(optimizer: Optimizer, visitor: Any, block_id: str,
              candidates: list[str]) -> tuple[str, str, str] | None:
     """(variant, reason, context key) among ``candidates`` (matching variants and the default),
     or None when there is nothing to choose or the counters cannot be read."""
-    if len(candidates) < 2 or visitor.simulated or not get_setting("OPTIMIZE"):
-        return None  # a preview shows the editor's first match, and learns nothing
+    if len(candidates) < 2:
+        return None  # (``decide`` asks only when the setting is on and not for a preview)
     counters = block_counters(visitor, block_id)
     if counters is None:
         return None
