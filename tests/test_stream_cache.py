@@ -247,3 +247,62 @@ def test_content_blocks_that_read_more_than_the_stored_data_convert_per_request(
         assert value.variant_content(0)["table_header_choice"] == "row"  # set by TableBlock.to_python
         assert value.default_content()["table_header_choice"] == "row"
     assert "table_header_choice" not in shared["default"]  # the shared data is unchanged
+
+
+def _page_as_rendered(client, ua, **extra):
+    response = client.get("/", HTTP_USER_AGENT=ua, **extra)
+    assert response.status_code == 200
+    visitor = response.wsgi_request.visitor
+    return response.content.decode(), list(visitor.adjustments)
+
+
+@pytest.mark.parametrize("ua", [MOBILE_UA, DESKTOP_UA])
+@pytest.mark.parametrize("setting", [{}, {"MICROADJUST_ADJUSTMENTS_PER_PAGEVIEW": 1},
+                                     {"MICROADJUST_EXPERIMENT_HOLDOUT": 1.0}])
+def test_the_short_render_path_renders_what_render_for_does(demo, monkeypatch, settings, ua,
+                                                              setting):
+    """A shared value as loaded takes ``PersonalizedBlock._render_shared``; its page, its
+    adjustments (caps and the holdout included) are those of the general ``render_for``."""
+    from microadjust_cms.rendering.blocks import PersonalizedBlock, PersonalizedValue
+
+    from .helpers import visitor_client
+
+    for name, value in setting.items():
+        setattr(settings, name, value)
+    taken = []
+    short = PersonalizedBlock._render_shared
+
+    def counted(self, *args, **kwargs):
+        taken.append(args[0].block_id)
+        return short(self, *args, **kwargs)
+
+    monkeypatch.setattr(PersonalizedBlock, "_render_shared", counted)
+    fast = _page_as_rendered(visitor_client(), ua)
+    held_out = "MICROADJUST_EXPERIMENT_HOLDOUT" in setting
+    assert bool(taken) is not held_out  # a held-out visitor goes the general way
+    monkeypatch.setattr(PersonalizedValue, "as_loaded", lambda self: False)
+    general = _page_as_rendered(visitor_client(), ua)
+    assert fast == general
+    reasons = {reason for _block, _variant, reason in fast[1]}
+    if "MICROADJUST_ADJUSTMENTS_PER_PAGEVIEW" in setting and ua == MOBILE_UA:
+        assert "capped" in reasons  # the second matching block shows its default
+    if held_out:
+        assert reasons == {"holdout"}
+
+
+def test_a_value_changed_after_loading_renders_as_changed(client, demo):
+    """The short path serves only values as loaded: an edit to one (dict access) renders."""
+    from django.template import Context
+
+    from microadjust_cms.rendering.blocks import PersonalizedBlock
+
+    client.get("/", HTTP_USER_AGENT=DESKTOP_UA)
+    page = _home()
+    child = next(c for c in page.body if c.value.block_id == BANNER)
+    assert child.value._starts is not None and child.value.as_loaded()
+    child.value["default"]["text"] = "Edited for this render"
+    assert not child.value.as_loaded()
+    request = client.get("/", HTTP_USER_AGENT=DESKTOP_UA).wsgi_request
+    assert isinstance(child.block, PersonalizedBlock)
+    html = child.block.render(child.value, Context({"request": request, "page": page}).flatten())
+    assert "Edited for this render" in html and 'data-ma-variant="default"' in html

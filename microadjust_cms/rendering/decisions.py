@@ -209,6 +209,17 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
         decision = _optimized(value, visitor, program, optimizer, exclude)
         if decision is not None:
             return decision
+    found = first_match(visitor, program, exclude)
+    if found is not None:
+        return _new(Decision, (found[0], value.variant_content(found[1]), "match"))
+    return _new(Decision, ("default", value.default_content(), "default"))
+
+
+def first_match(visitor: Any, program: Program,
+                exclude: str | None = None) -> tuple[str, int] | None:
+    """(name, position) of the first variant whose test passes, or None. A test shared by
+    several blocks runs once a request (``visitor.results``); a failing rule is false, logged.
+    Inline rather than through ``_matches``: it runs for every variant tested on every page."""
     results = visitor.results
     for name, predicate, position in program:
         if name == exclude:
@@ -221,5 +232,5 @@ def decide(value: Any, visitor: Any, *, exclude: str | None = None,
                 logger.warning("Variant %r could not be evaluated; skipped", name, exc_info=True)
                 matched = False
         if matched:
-            return _new(Decision, (name, value.variant_content(position), "match"))
-    return _new(Decision, ("default", value.default_content(), "default"))
+            return name, position
+    return None
