@@ -698,7 +698,7 @@ class PersonalizedBlock(blocks.StructBlock):
             if page is not None:
                 visitor.set_page(page)
         starts = value._starts
-        if starts is not None and value.as_loaded() and not visitor.held_out:
+        if starts is not None and value.as_loaded() and not getattr(visitor, "held_out", False):
             return self._render_shared(value, visitor, starts, context)
         return value.render_for(visitor, context)
 
