@@ -299,7 +299,7 @@ def test_a_value_changed_after_loading_renders_as_changed(client, demo):
     client.get("/", HTTP_USER_AGENT=DESKTOP_UA)
     page = _home()
     child = next(c for c in page.body if c.value.block_id == BANNER)
-    assert child.value._starts is not None and child.value.as_loaded()
+    assert child.value._renders_shared and child.value.as_loaded()
     child.value["default"]["text"] = "Edited for this render"
     assert not child.value.as_loaded()
     request = client.get("/", HTTP_USER_AGENT=DESKTOP_UA).wsgi_request

@@ -149,11 +149,6 @@ def _caps() -> tuple[int | None, int | None]:
     return caps
 
 
-def caps_enabled() -> bool:
-    """Whether a frequency cap is set (both are off by default)."""
-    return _caps() != (None, None)
-
-
 @receiver(setting_changed)
 def _forget_caps(**_kwargs: Any) -> None:
     global _caps_setting

@@ -27,9 +27,9 @@ from wagtail.blocks.struct_block import StructBlockValidationError
 from ..behaviour import OPT_GOAL_RE
 from ..conditions import is_empty
 from ..conditions.forms import ConditionFormField
-from ..experiments.recording import caps_enabled, settle
+from ..experiments.recording import settle
 from ..segments.membership import segment_choices
-from ..visitor.context import Adjustment, get_visitor
+from ..visitor.context import get_visitor
 from .decisions import (
     OPT_ATTRIBUTE,
     Decision,
@@ -376,10 +376,9 @@ class PersonalizedValue(blocks.StructValue):
     _program: Program | None = None
     #: Its auto-optimize settings (``optimizer``), read once.
     _optimizer: Any = _PENDING
-    #: Shared values only, when every choice can render from what was derived once (contents
-    #: shared, program compiled, auto-optimize off): each choice's wrapper start tag by variant
-    #: name (``PersonalizedBlock.render``'s short path).
-    _starts: Mapping[str, str] | None = None
+    #: Shared values only: every choice renders from what was derived once (contents shared,
+    #: program compiled, auto-optimize off), by ``PersonalizedBlock.render``'s short path.
+    _renders_shared: bool = False
 
     def as_loaded(self) -> bool:
         """Nothing read through dict access or replaced since it was loaded: what rendering
@@ -589,14 +588,9 @@ class PersonalizedBlock(blocks.StructBlock):
             except Exception:  # stored data the block cannot read: converted per request, as before
                 attributes.pop("_shared_contents", None)
                 attributes.pop("_shared_default", None)
-        program = attributes.get("_program")
-        if (program is not None and attributes.get("_shared_contents") is not None
-                and attributes.get("_shared_default") and attributes["_optimizer"] is None
-                and len(attributes["_shared_contents"]) == len(loaded.raw_variants or ())):
-            names = [name for name, _test, _position in program]
-            attributes["_starts"] = MappingProxyType({
-                name: _wrapper_start(loaded.block_id, name, attributes["_wrapper"])
-                for name in (*names, "default")})
+        attributes["_renders_shared"] = bool(
+            attributes.get("_program") is not None and attributes.get("_shared_contents") is not None
+            and attributes.get("_shared_default") and attributes["_optimizer"] is None)
         return self, {key: dict.__getitem__(loaded, key) for key in dict.keys(loaded)}, attributes
 
     @cached_property
@@ -697,32 +691,26 @@ class PersonalizedBlock(blocks.StructBlock):
             page = context.get("page")  # type: ignore[union-attr]
             if page is not None:
                 visitor.set_page(page)
-        starts = value._starts
-        if starts is not None and value.as_loaded() and not getattr(visitor, "held_out", False):
-            return self._render_shared(value, visitor, starts, context)
+        if value._renders_shared and value.as_loaded() and not getattr(visitor, "held_out", False):
+            return self._render_shared(value, visitor, context)
         return value.render_for(visitor, context)
 
-    def _render_shared(self, value: PersonalizedValue, visitor: Any, starts: Mapping[str, str],
-                       context: dict) -> SafeString:
-        """``render_for`` for the usual block, a shared value as loaded: the same decision,
-        adjustment and markup from what was derived once per stored text, in fewer steps (every
-        personalized block of every page view comes here; measured by ``bench/render.py``)."""
+    def _render_shared(self, value: PersonalizedValue, visitor: Any, context: dict) -> SafeString:
+        """``render_for`` for the usual block, a shared value as loaded: ``decide``'s first match
+        (no holdout, trigger or auto-optimize to ask about) over the contents converted once per
+        stored text, then the same ``settle``, adjustment and wrapper."""
         program = value._program
         found = first_match(visitor, program)  # type: ignore[arg-type]
-        bindings = program.bindings  # type: ignore[union-attr]
         if found is None:
             decision = _new_decision(Decision, ("default", value._shared_default[0], "default"))
         else:
             decision = _new_decision(Decision, (found[0], value._shared_contents[found[1]],  # type: ignore[index]
                                                 "match"))
-        if bindings or (found is not None and caps_enabled()):  # else settle has nothing to do
-            decision = settle(value, visitor, decision, bindings)
-        variant, content, reason = decision
-        visitor.adjustments.append(_new_decision(Adjustment, (value.block_id, variant, reason)))
+        variant, content, reason = settle(value, visitor, decision, program.bindings)  # type: ignore[union-attr]
+        block_id = value.block_id
+        visitor.record_adjustment(block_id, variant, reason)
         html = self.child_blocks["default"].render(content, context=context)
-        if type(html) is not SafeString:
-            html = html.__html__() if hasattr(html, "__html__") else escape(html)
-        return SafeString(starts[variant] + html + "</div>")
+        return wrap(block_id, variant, html, value._wrapper or "")
 
     class Meta:
         value_class = PersonalizedValue
