@@ -460,9 +460,6 @@ def combine(runs: list[dict]) -> dict:
     """One result from several processes' results: each figure the median of theirs. A
     process's memory layout moves its ratios by a few percent either way (b/c, where nothing
     differs, gave 1.00 to 1.03 on one machine); the median of several is steadier than one."""
-    def med(values):
-        return statistics.median(values)
-
     result = copy.deepcopy(runs[0])
     result["processes"] = len(runs)
     result["runs"] = [{"a_over_b": r["ratios"]["a_over_b"], "b_over_c": r["ratios"]["b_over_c"],
@@ -470,11 +467,11 @@ def combine(runs: list[dict]) -> dict:
                        "load_average_1m": r["load_average_1m"]} for r in runs]
     for key, case in result["cases"].items():
         for field in ("median_ms", "p90_ms", "mean_ms", "min_ms", "median_cpu_ms"):
-            case[field] = round(med([r["cases"][key][field] for r in runs]), 4)
+            case[field] = round(statistics.median([r["cases"][key][field] for r in runs]), 4)
         case["queries"] = max(r["cases"][key]["queries"] for r in runs)
     for name in result["ratios"]:
-        result["ratios"][name] = round(med([r["ratios"][name] for r in runs]), 4)
-    result["per_block_overhead_us"] = round(med([r["per_block_overhead_us"] for r in runs]), 2)
+        result["ratios"][name] = round(statistics.median([r["ratios"][name] for r in runs]), 4)
+    result["per_block_overhead_us"] = round(statistics.median([r["per_block_overhead_us"] for r in runs]), 2)
     ratio_ab, ratio_bc = result["ratios"]["a_over_b"], result["ratios"]["b_over_c"]
     extra = max(r["budgets"]["personalized_vs_plain"]["extra_queries"] for r in runs)
     budgets = result["budgets"]
